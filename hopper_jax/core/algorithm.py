@@ -1,0 +1,173 @@
+"""The two-phase algorithm as pure functions: `init`, `ask`, `tell`.
+
+Phase 1 (progress < seeding_fraction) samples every parameter from its prior. Phase 2 perturbs the best
+candidate at a temperature T(progress) that anneals linearly from `start_temperature` to
+`end_temperature`: T sets how many parameters move (max(1, round(T · n_params)), as in PyHopper), how
+many elements of an array parameter move (see `encodings.mutation_cap`) and the step size, which is
+multiplied by an adaptive factor exp(log_step) following the 1/5 success rule, so that steps shrink
+when they stop improving and grow when they do.
+
+Everything here is jittable and works on a whole population at once; `progress` is one value per
+candidate, so a population may straddle the phase boundary. Scores are maximised (the shell negates
+for "min"); NaN scores never win.
+
+Example (inside your own jitted loop)::
+
+    algo = hopper_jax.core.hopper(space, seeding_fraction=0.25)
+    state = algo.init()
+    def generation(state, key_and_progress):
+        key, progress = key_and_progress
+        population = algo.ask(key, state, jnp.full((64,), progress))
+        scores = jax.vmap(my_objective)(algo.decode(population))
+        return algo.tell(state, population, scores), scores.max()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ..space.compile import Space
+
+KEEP, MUTATE, RESAMPLE = 0, 1, 2
+#: Success rate the step adaptation aims for (Rechenberg's 1/5 rule).
+SUCCESS_TARGET = 0.2
+#: Change of log_step per unit of (success - target) / (1 - target), for one sequential evaluation.
+STEP_ADAPTATION = 0.2
+LOG_STEP_RANGE = (-12.0, 1.0)
+
+
+class HopperState(NamedTuple):
+    """The search state; a pytree of arrays."""
+
+    best: tuple[jax.Array, ...]  # internal encoding of the best candidate, one array per array leaf
+    best_score: jax.Array  # () float32, maximised; -inf until a finite score is told
+    log_step: jax.Array  # () float32, log of the adaptive step multiplier
+    count: jax.Array  # () int32, candidates told so far
+
+
+class Population(NamedTuple):
+    """A population of P candidates in the internal encoding."""
+
+    encoded: tuple[jax.Array, ...]  # (P, *shape) per array leaf
+    local: jax.Array  # (P,) bool: phase-2 rows (perturbations of the best)
+    actions: jax.Array  # (P, n_params) int8: KEEP / MUTATE / RESAMPLE for every parameter
+    temperature: jax.Array  # (P,) float32
+
+
+class Hopper(NamedTuple):
+    """A pair of pure functions over `HopperState` (plus `init` and `decode`), optax style."""
+
+    init: Callable[[], HopperState]
+    ask: Callable[..., Population]
+    tell: Callable[[HopperState, Population, jax.Array], HopperState]
+    decode: Callable[[Population], Any]
+
+
+def temperature_schedule(start: float, end: float) -> Callable[[jax.Array], jax.Array]:
+    """T(progress) = start + (end - start) · progress, clipped to [0, 1]."""
+    return lambda progress: jnp.clip(start + (end - start) * jnp.clip(progress, 0.0, 1.0), 0.0, 1.0)
+
+
+def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: float = 1.0,
+           end_temperature: float = 0.2, step_adaptation: float = STEP_ADAPTATION) -> Hopper:
+    """Build the algorithm for `space`.
+
+    Args:
+      space: the compiled search space.
+      seeding_fraction: share of the budget (in progress units) spent in phase 1.
+      start_temperature, end_temperature: linear temperature schedule over the whole budget.
+      step_adaptation: rate of the success-based step adaptation (0 disables it).
+    """
+    schedule = temperature_schedule(start_temperature, end_temperature)
+    encodings = [space.leaves[i].encoding for i in space.array_leaves]
+    n_params = space.size
+    unit_of = space.array_leaves  # parameter index of each array leaf
+    driven = [space.leaves[i].host_driven for i in space.array_leaves]
+    conditional = [bool(space.leaves[i].conditions) for i in space.array_leaves]
+
+    def init() -> HopperState:
+        best = tuple(jnp.asarray(z) for z in space.initial_encoding())
+        return HopperState(best, jnp.float32(-jnp.inf), jnp.float32(0.0), jnp.int32(0))
+
+    def sample_one(key):
+        keys = jax.random.split(key, max(len(encodings), 1))
+        return tuple(enc.sample(k) for enc, k in zip(encodings, keys))
+
+    def perturb_one(key, state, temperature):
+        k_select, k_move, k_fresh = jax.random.split(key, 3)
+        n_move = jnp.maximum(1, jnp.round(temperature * n_params)).astype(jnp.int32)
+        ranks = jnp.argsort(jnp.argsort(jax.random.uniform(k_select, (n_params,))))
+        selected = ranks < n_move
+        step = temperature * jnp.exp(state.log_step)
+        keys = jax.random.split(k_move, max(len(encodings), 1))
+        fresh_keys = jax.random.split(k_fresh, max(len(encodings), 1))
+        moved = []
+        for j, (enc, z) in enumerate(zip(encodings, state.best)):
+            new = z if driven[j] else enc.perturb(keys[j], z, step, temperature)
+            new = jnp.where(selected[unit_of[j]], new, z)
+            if conditional[j]:  # switched on by a choice: start from a fresh sample, as in phase 1
+                new = jnp.where(_switched_on(space, state.best, moved, unit_of[j]), enc.sample(fresh_keys[j]), new)
+            moved.append(new)
+        return tuple(moved), selected
+
+    def ask(key: jax.Array, state: HopperState, progress: jax.Array, heat: float | jax.Array = 1.0,
+            explore: jax.Array | None = None) -> Population:
+        """P candidates for `progress` of shape (P,) in [0, 1].
+
+        `heat` ≥ 1 multiplies the temperature (after duplicates); `explore` (P,) bool, when given,
+        says which rows are phase-1 samples instead of `progress < seeding_fraction`.
+        """
+        progress = jnp.atleast_1d(jnp.asarray(progress, jnp.float32))
+        size = progress.shape[0]
+        temperature = jnp.clip(schedule(progress) * heat, 0.0, 1.0)
+        local = progress >= seeding_fraction if explore is None else ~jnp.asarray(explore, bool)
+        keys = jax.random.split(key, size)
+        best_rows = tuple(jnp.broadcast_to(z, (size,) + z.shape) for z in state.best)
+        fresh = jax.lax.cond(jnp.any(~local), jax.vmap(sample_one), lambda _: best_rows, keys)
+        moved, selected = jax.lax.cond(
+            jnp.any(local),
+            lambda k: jax.vmap(perturb_one, in_axes=(0, None, 0))(k, state, temperature),
+            lambda _: (best_rows, jnp.zeros((size, n_params), bool)),
+            keys,
+        )
+        encoded = tuple(jnp.where(_rows(local, f.ndim), m, f) for f, m in zip(fresh, moved))
+        actions = jnp.where(local[:, None], jnp.where(selected, MUTATE, KEEP), RESAMPLE).astype(jnp.int8)
+        return Population(encoded, local, actions, temperature)
+
+    def tell(state: HopperState, population: Population, scores: jax.Array) -> HopperState:
+        """Keep the best of population and incumbent (strict improvement); adapt the step size."""
+        scores = jnp.where(jnp.isnan(scores), -jnp.inf, jnp.asarray(scores, jnp.float32))
+        winner = jnp.argmax(scores)
+        improved = scores[winner] > state.best_score
+        best = tuple(jnp.where(improved, z[winner], b) for z, b in zip(population.encoded, state.best))
+        n_local = jnp.sum(population.local)
+        successes = jnp.sum(population.local & (scores > state.best_score))
+        rate = successes / jnp.maximum(n_local, 1)
+        # sequential tells add up; a population's rate counts like sqrt(P) sequential ones
+        change = step_adaptation * jnp.sqrt(n_local.astype(jnp.float32)) * (rate - SUCCESS_TARGET) / (1 - SUCCESS_TARGET)
+        log_step = jnp.clip(state.log_step + jnp.where(n_local > 0, change, 0.0), *LOG_STEP_RANGE)
+        best_score = jnp.maximum(state.best_score, scores[winner])
+        return HopperState(best, best_score, log_step, state.count + scores.shape[0])
+
+    def decode(population: Population) -> tuple[jax.Array, ...]:
+        return jax.vmap(space.decode)(population.encoded)
+
+    return Hopper(init, ask, tell, decode)
+
+
+def _rows(mask: jax.Array, ndim: int) -> jax.Array:
+    return mask.reshape(mask.shape + (1,) * (ndim - 1))
+
+
+def _switched_on(space: Space, best: tuple, candidate_so_far: list, parameter: int) -> jax.Array:
+    """True when `parameter` is active in the candidate but was inactive in the best."""
+    position = {leaf: j for j, leaf in enumerate(space.array_leaves)}
+    now, before = jnp.bool_(True), jnp.bool_(True)
+    for choice, option in space.leaves[parameter].conditions:
+        now &= candidate_so_far[position[choice]] == option  # choices precede their options' leaves
+        before &= best[position[choice]] == option
+    return now & ~before

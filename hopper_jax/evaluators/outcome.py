@@ -1,0 +1,50 @@
+"""What an objective returned, classified: a value, a failure (with the reason) or a pruned run."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+
+OK, FAILED, PRUNED = "ok", "failed", "pruned"
+
+
+class PruneEvaluation(Exception):
+    """Raise inside an objective to stop this candidate's evaluation and mark it pruned."""
+
+
+@dataclasses.dataclass
+class Outcome:
+    """The result of evaluating one candidate."""
+
+    value: float | None  # the objective value (user's direction); None unless status is OK
+    status: str = OK
+    problem: str | None = None  # why the value is unusable (FAILED without an exception)
+    error: BaseException | None = None  # the objective's exception, traceback attached
+    seconds: float = 0.0
+
+
+def as_value(result: Any) -> tuple[float | None, str | None]:
+    """(float value, None) for a finite real scalar, else (None, what is wrong with `result`)."""
+    if result is None:
+        return None, "returned None (a missing 'return'? to skip a candidate raise hopper_jax.PruneEvaluation)"
+    if isinstance(result, bool | np.bool_):
+        return None, f"returned a bool ({result!r}); return a number"
+    if isinstance(result, numbers.Real):
+        value = float(result)
+    elif hasattr(result, "shape") and hasattr(result, "dtype"):
+        if tuple(result.shape) != ():
+            return None, f"returned an array of shape {tuple(result.shape)}; return a scalar"
+        if np.dtype(result.dtype).kind not in "iuf":
+            return None, f"returned a {result.dtype} scalar; return a real number"
+        value = float(np.asarray(result))
+    else:
+        return None, f"returned {type(result).__name__} {result!r}; return a real number"
+    if math.isnan(value):
+        return None, "returned NaN"
+    if math.isinf(value):
+        return None, f"returned {value}"
+    return value, None

@@ -1,0 +1,1 @@
+"""The imperative shell: `Search`, budgets, history, callbacks and reports."""

@@ -1,0 +1,235 @@
+"""One call of `Search.run`: the sequential (Python) and generational (JAX) loops and their bookkeeping."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+import jax
+import numpy as np
+
+from ..core.algorithm import Population
+from ..evaluators.outcome import FAILED, OK, PRUNED, Outcome
+from .callbacks import CallbackList, CandidateType, ParamInfo
+from .candidates import Encoded, apply_overrides, cache_key, host_parameters
+from .report import SummaryRow, format_summary
+
+#: Temperature multiplier after each consecutive duplicate (PyHopper's intent, min(·, 1) after scaling).
+DUPLICATE_HEAT = 1.5
+#: JAX mode: how often duplicate rows of a generation are re-drawn (hotter) before they are skipped.
+DUPLICATE_RETRIES = 3
+MODE_NAMES = {CandidateType.INIT: "Initial solution", CandidateType.MANUALLY_ADDED: "Manually added",
+              CandidateType.RANDOM_SEEDING: "Random seeding", CandidateType.LOCAL_SAMPLING: "Local sampling"}
+
+
+class ObjectiveError(ValueError):
+    """The objective returned something unusable (NaN, inf, None, an array, …)."""
+
+
+class Run:
+    """The state of one `run` call; `Search` keeps everything that outlives it."""
+
+    def __init__(self, search: Any, budget: Any, callbacks: Any, quiet: bool, ignore_nans: bool,
+                 use_cache: bool, keep_history: bool):
+        self.search, self.budget = search, budget
+        self.callbacks = CallbackList(callbacks)
+        self.quiet, self.ignore_nans = quiet, ignore_nans
+        self.use_cache, self.keep_history = use_cache, keep_history
+        self.stats: dict[CandidateType, dict[str, Any]] = defaultdict(
+            lambda: {"evaluations": 0, "failed": 0, "pruned": 0, "best_f": None, "seconds": 0.0})
+        self.duplicates, self.heat, self.stop_requested = 0, 1.0, False
+        self.progress = None
+
+    # ---- shared bookkeeping ---------------------------------------------------------------------------
+    def is_duplicate(self, key: int) -> bool:
+        return self.use_cache and key in self.search._cache
+
+    def record(self, candidate: Any, encoded: Encoded, outcome: Outcome, info: ParamInfo,
+               values: tuple | None = None) -> float:
+        """Book one evaluation; return its internal score (maximised; -inf unless usable)."""
+        search = self.search
+        info.finished_at = time.time()
+        stats = self.stats[info.type]
+        stats["seconds"] += outcome.seconds
+        if outcome.status == FAILED:
+            self._fail(candidate, outcome, info)
+            stats["failed"] += 1
+            return -np.inf
+        if outcome.status == PRUNED:
+            info.is_pruned = True
+            stats["pruned"] += 1
+            self.callbacks.on_evaluate_pruned(candidate, info)
+            self._log(candidate, None, info, PRUNED)
+            return -np.inf
+        f = outcome.value
+        stats["evaluations"] += 1
+        better = max if search._direction == "max" else min
+        stats["best_f"] = f if stats["best_f"] is None else better(stats["best_f"], f)
+        self.callbacks.on_evaluate_end(candidate, f, info)
+        self._log(candidate, f, info, OK)
+        if search._best_f is None or better(f, search._best_f) != search._best_f:
+            search._set_best(candidate, f, encoded, values)
+            self.callbacks.on_new_best(candidate, f, info)
+        if self.progress is not None:
+            self.progress.set_description(f"Best f: {search._best_f:0.3g}", refresh=False)
+        return f if search._direction == "max" else -f
+
+    def _fail(self, candidate: Any, outcome: Outcome, info: ParamInfo) -> None:
+        info.is_nan, info.error = True, outcome.problem
+        if not self.ignore_nans:
+            if outcome.error is not None:
+                outcome.error.add_note(f"hopper_jax: raised while evaluating candidate {candidate!r}; "
+                                       f"pass ignore_nans=True to record such candidates as failed instead.")
+                raise outcome.error
+            raise ObjectiveError(f"The objective {outcome.problem} for candidate {candidate!r}. Pass "
+                                 f"ignore_nans=True to record such candidates as failed and go on.")
+        self.callbacks.on_evaluate_nan(candidate, info)
+        self._log(candidate, None, info, FAILED)
+
+    def _log(self, candidate: Any, f: float | None, info: ParamInfo, status: str) -> None:
+        if self.keep_history:
+            self.search._history.append(candidate, f, info, status)
+        if self.use_cache:
+            self.search._cache[self._last_key] = f
+        if self.progress is not None:
+            self.progress.update(1 if self.budget.steps is not None else 0)
+
+    def duplicate(self, candidate: Any, info: ParamInfo) -> None:
+        self.duplicates += 1
+        self.heat = min(self.heat * DUPLICATE_HEAT, 1e6)
+        self.callbacks.on_duplicate_sampled(candidate, info)
+        if self.progress is not None and self.budget.steps is not None:
+            self.progress.update(1)
+
+    def summary(self) -> str:
+        rows = [SummaryRow(MODE_NAMES[t], s["best_f"], s["evaluations"], s["failed"], s["pruned"], s["seconds"])
+                for t, s in sorted(self.stats.items()) if s["evaluations"] or s["failed"] or s["pruned"]]
+        return format_summary(rows, self.duplicates, self.search._direction)
+
+    # ---- Ctrl+C ------------------------------------------------------------------------------------
+    def install_interrupt_handler(self):
+        if threading.current_thread() is not threading.main_thread():
+            return None
+
+        def handler(signum, frame):
+            if self.stop_requested:
+                raise KeyboardInterrupt
+            self.stop_requested = True
+            if not self.quiet:
+                print("\nCtrl+C: finishing the current evaluation, then returning the best (again to abort).")
+
+        return signal.signal(signal.SIGINT, handler)
+
+    # ---- the sequential loop (Python objectives) ------------------------------------------------------
+    def sequential(self, evaluate) -> None:
+        search, budget = self.search, self.budget
+        while not budget.done() and not self.stop_requested:
+            kind, row = self.next_row()
+            encoded, values, fingerprint, temperature = row
+            self._last_key = cache_key(fingerprint, encoded.objects, encoded.overrides)
+            candidate = apply_overrides(search._space.to_python(values, encoded.objects), encoded.overrides)
+            info = ParamInfo(kind, time.time(), temperature=temperature, step=search._steps_done)
+            budget.step += 1
+            search._steps_done += 1
+            if self.is_duplicate(self._last_key):
+                self.duplicate(candidate, info)
+                continue
+            self.heat = 1.0
+            self.callbacks.on_evaluate_start(candidate, info)
+            outcome = evaluate(candidate)
+            budget.record_seconds(outcome.seconds)
+            score = self.record(candidate, encoded, outcome, info, values)
+            search._tell(encoded, score, kind == CandidateType.LOCAL_SAMPLING)
+
+    def next_row(self):
+        """(type, (Encoded, decoded values, fingerprint, temperature)) of the next candidate."""
+        search = self.search
+        if search._queue:
+            kind = CandidateType.INIT if search._queue[0] is search._initial_guess else CandidateType.MANUALLY_ADDED
+            return kind, search._decode_row(search._queue.pop(0)) + (None,)
+        population, values, fingerprints = search._propose(1, self.budget.progress(1), self.heat,
+                                                           self.budget.explore(1), search._steps_done)
+        encoded, values = search._host_row(population, values, fingerprints, 0)
+        kind = CandidateType.LOCAL_SAMPLING if bool(population.local[0]) else CandidateType.RANDOM_SEEDING
+        return kind, (encoded, values[0], values[1], float(population.temperature[0]))
+
+    # ---- the generational loop (JAX objectives) -------------------------------------------------------
+    def generational(self, evaluate, size: int) -> None:
+        search, budget = self.search, self.budget
+        while not budget.done(next_cost=budget.candidate_seconds) and not self.stop_requested:
+            started = time.perf_counter()
+            count = int(min(size, budget.remaining()))
+            population, values, rows = self.generation(size)
+            scores = np.full(size, -np.inf)
+            user_values = evaluate(values)
+            keep = np.zeros(size, bool)
+            infos = []
+            per_candidate = (time.perf_counter() - started) / size
+            for i in range(count):
+                kind, encoded, candidate, key = rows[i]
+                info = ParamInfo(kind, time.time(), temperature=float(population.temperature[i]),
+                                 step=search._steps_done)
+                infos.append(info)
+                budget.step += 1
+                search._steps_done += 1
+                self._last_key = key
+                if key is None:  # a duplicate that stayed a duplicate after the retries
+                    self.duplicate(candidate, info)
+                    continue
+                self.callbacks.on_evaluate_start(candidate, info)
+                value, problem = _classify(user_values[i])
+                outcome = Outcome(value, FAILED if problem else OK, problem, None, per_candidate)
+                scores[i] = self.record(candidate, encoded, outcome, info)
+                keep[i] = True
+            local = np.asarray(population.local) & keep
+            search._tell_population(population._replace(local=local), np.where(keep, scores, -np.inf))
+            search._generations_done += 1
+            budget.record_seconds(time.perf_counter() - started)
+            self.callbacks.on_generation_end(values, user_values[:count], infos)
+
+    def generation(self, size: int):
+        """Propose a population: queued guesses first, duplicates re-drawn hotter, then skipped."""
+        search = self.search
+        progress, explore = self.budget.progress(size), self.budget.explore(size)
+        population, values, fingerprints = search._propose(size, progress, 1.0, explore, search._generations_done)
+        population, values, fingerprints = search._inject_queue(population, values, fingerprints)
+        n_queued = search._injected
+        rows = self._rows(population, values, fingerprints, n_queued)
+        for retry in range(1, DUPLICATE_RETRIES + 1):
+            duplicated = [i for i, row in enumerate(rows) if row[3] is None]
+            if not duplicated:
+                break
+            heat = DUPLICATE_HEAT ** retry
+            hot = search._propose(size, progress, heat, explore, search._generations_done, retry)
+            population, values, fingerprints = search._replace_rows(duplicated, (population, values, fingerprints), hot)
+            rows = self._rows(population, values, fingerprints, n_queued)
+        return population, values, rows
+
+    def _rows(self, population: Population, values, fingerprints, n_queued: int):
+        """Per row: (type, Encoded, user dict, cache key or None for a duplicate)."""
+        search, seen, rows = self.search, set(), []
+        host_values = jax.device_get(values)
+        host_fingerprints = np.asarray(fingerprints)
+        local = np.asarray(population.local)
+        for i in range(host_fingerprints.shape[0]):
+            if i < n_queued:
+                kind = CandidateType.INIT if search._injected_initial and i == 0 else CandidateType.MANUALLY_ADDED
+            else:
+                kind = CandidateType.LOCAL_SAMPLING if local[i] else CandidateType.RANDOM_SEEDING
+            key = cache_key(host_fingerprints[i], {}, {})
+            candidate = search._space.to_python(tuple(v[i] for v in host_values), {})
+            duplicate = self.use_cache and (key in seen or key in search._cache)
+            seen.add(key)
+            rows.append((kind, Encoded((), {}), candidate, None if duplicate else key))
+        return rows
+
+
+def _classify(value: float) -> tuple[float | None, str | None]:
+    if np.isnan(value):
+        return None, "returned NaN"
+    if np.isinf(value):
+        return None, f"returned {value}"
+    return float(value), None

@@ -1,0 +1,285 @@
+"""`Search`: the stateful shell. It owns the best, the history, the guess queue and the duplicate cache."""
+
+from __future__ import annotations
+
+import secrets
+import signal
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..core.algorithm import Population, hopper
+from ..evaluators import MODES, BatchedEvaluator, PythonEvaluator
+from ..space.compile import Space, python_value
+from ..space.declarations import Parameter
+from ..space.fingerprint import fingerprint
+from .budget import Budget, parse_direction
+from .candidates import Encoded, encode_candidate, host_parameters, merge_dicts, merge_guess
+from .history import History
+from .run import Run
+
+
+class Search:
+    """A search space plus everything learnt about it; `run` optimises an objective over it.
+
+    Example::
+
+        search = hopper_jax.Search(lr=hj.float(1e-5, 1e-1, "0.1g"), layers=hj.int(1, 4), act=hj.choice("relu", "gelu"))
+        best = search.run(train_and_validate, "max", steps=100, seed=0)
+    """
+
+    def __init__(self, *templates: dict, **parameters: Any):
+        self._template = merge_dicts(*templates, parameters)
+        self._history = History()
+        self._direction: str | None = None
+        self._queue: list[Encoded] = []
+        self._cache: dict[int, float | None] = {}
+        self._steps_done = 0  # candidates drawn over all runs; with the seed, it fixes every PRNG key
+        self._generations_done = 0
+        self._jitted: dict[tuple, Any] = {}
+        self.seed: int | None = None
+        self._compile()
+
+    # ---- space and best ----------------------------------------------------------------------------
+    def _compile(self) -> None:
+        self._space = Space(self._template)
+        self._schedule = (1.0, 0.2)
+        self._algo = hopper(self._space)
+        self._state = self._algo.init()
+        self._jitted.clear()
+        self._best_encoded = Encoded(tuple(self._state.best), self._space.initial_objects())
+        self._best_values = tuple(np.asarray(v) for v in self._space.decode(self._state.best))
+        self._best = self._space.to_python(self._best_values, self._best_encoded.objects)
+        self._best_f: float | None = None
+
+    def _set_best(self, candidate: Any, f: float, encoded: Encoded, values: tuple | None = None) -> None:
+        self._best, self._best_f = candidate, f
+        self._best_encoded = Encoded((), dict(encoded.objects))
+        if values is not None:
+            self._best_values = values
+
+    @property
+    def best(self) -> Any:
+        """The best candidate found (before any run: the initial values)."""
+        return self._best
+
+    @property
+    def best_f(self) -> float | None:
+        return self._best_f
+
+    @property
+    def history(self) -> History:
+        return self._history
+
+    @property
+    def manual_queue_count(self) -> int:
+        return len(self._queue)
+
+    @property
+    def free_param_count(self) -> int:
+        return self._space.size
+
+    @property
+    def space(self) -> Space:
+        return self._space
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        """Replace a top-level entry (a constant freezes it, a declaration makes it searchable).
+
+        Before any evaluation the best takes the new entry's initial value; afterwards the best keeps its
+        old value until a better candidate is found, and phase 2 goes on from it.
+        """
+        best, best_f, state = self._best, self._best_f, self._state
+        self._template = {**self._template, key: value}
+        self._compile()
+        self._cache.clear()
+        if best_f is None:
+            return
+        try:
+            moved = encode_candidate(self._space, {**best, key: self._best[key]}, self._encoded_start())
+            self._state = self._state._replace(best=tuple(jnp.asarray(z) for z in moved.encoded),
+                                               best_score=state.best_score, log_step=state.log_step)
+            self._best_encoded = Encoded((), moved.objects)
+        except (ValueError, KeyError, TypeError):
+            pass  # the old best does not fit the new space: phase 2 restarts from the initial values
+        self._best, self._best_f = best, best_f
+
+    # ---- manual guesses ------------------------------------------------------------------------------
+    def enqueue(self, candidate: dict) -> None:
+        """Queue a (partial) guess, merged now with the current best; evaluated first in the next run."""
+        merged = merge_guess(candidate, self._best, self._template)
+        self._queue.append(encode_candidate(self._space, merged, self._encoded_start()))
+
+    def __iadd__(self, candidate: dict) -> Search:
+        self.enqueue(candidate)
+        return self
+
+    def _encoded_start(self) -> Encoded:
+        return Encoded(tuple(np.asarray(z) for z in self._state.best), dict(self._best_encoded.objects))
+
+    # ---- jitted pieces (compiled once per space and population size) --------------------------------
+    def _function(self, name: str, size: int):
+        key = (name, size)
+        if key not in self._jitted:
+            self._jitted[key] = jax.jit(getattr(self, f"_{name}_fn"))
+        return self._jitted[key]
+
+    def _propose_fn(self, base_key, counter, retry, state, progress, heat, explore):
+        key = jax.random.fold_in(jax.random.fold_in(base_key, counter), retry)
+        population = self._algo.ask(key, state, progress, heat, explore)
+        values, fingerprints = self._decode_fn(population.encoded)
+        return population, values, fingerprints
+
+    def _decode_fn(self, encoded):
+        space = self._space
+
+        def one(row):
+            values = space.decode(row)
+            active = space.active(row)[jnp.asarray(space.array_leaves, jnp.int32)] if space.has_conditions else None
+            return values, fingerprint(values, active)
+
+        return jax.vmap(one)(encoded)
+
+    def _tell_fn(self, state, population, scores):
+        return self._algo.tell(state, population, scores)
+
+    def _propose(self, size, progress, heat, explore, counter, retry=0):
+        return self._function("propose", size)(
+            self._key, counter, retry, self._state, jnp.asarray(progress, jnp.float32), jnp.float32(heat),
+            jnp.asarray(explore, bool))
+
+    def _decode_rows(self, encoded: tuple) -> tuple:
+        size = encoded[0].shape[0] if encoded else 1
+        return self._function("decode", size)(encoded)
+
+    def _host_row(self, population: Population, values, fingerprints, i: int):
+        """Encoded candidate i and its host (values, fingerprint), after any Python-side parameters."""
+        host_values, host_fingerprints = jax.device_get((values, fingerprints))
+        row_values = tuple(v[i] for v in host_values)
+        encoded = Encoded(tuple(z[i] for z in population.encoded), {})
+        if not any(leaf.host_driven for leaf in self._space.leaves):
+            return encoded, (row_values, host_fingerprints[i])
+        best_values = {leaf: python_value(self._space.leaves[leaf].param, v)
+                       for leaf, v in zip(self._space.array_leaves, self._best_values)}
+        actions, temperature = np.asarray(population.actions[i]), float(population.temperature[i])
+        objects, hooked = host_parameters(self._space, actions, temperature, self._best_encoded, best_values)
+        z = list(np.asarray(a) for a in encoded.encoded)
+        for index, value in hooked.items():
+            z[self._space.array_leaves.index(index)] = self._space.project_leaf(index, value)
+        encoded = Encoded(tuple(z), objects)
+        return encoded, self._decode_row(encoded)[1:]
+
+    def _decode_row(self, encoded: Encoded):
+        values, fingerprints = jax.device_get(self._decode_rows(tuple(jnp.asarray(z)[None] for z in encoded.encoded)))
+        return encoded, tuple(v[0] for v in values), fingerprints[0]
+
+    def _tell(self, encoded: Encoded, score: float, local: bool) -> None:
+        population = Population(tuple(jnp.asarray(z)[None] for z in encoded.encoded), jnp.asarray([local]),
+                                jnp.zeros((1, self._space.size), jnp.int8), jnp.zeros((1,), jnp.float32))
+        self._tell_population(population, np.asarray([score]))
+
+    def _tell_population(self, population: Population, scores: np.ndarray) -> None:
+        size = scores.shape[0]
+        self._state = self._function("tell", size)(self._state, population, jnp.asarray(scores, jnp.float32))
+
+    def _inject_queue(self, population: Population, values, fingerprints):
+        """Put queued guesses (the initial guess first) into the first rows of a JAX-mode population."""
+        size = population.local.shape[0]
+        queued, self._queue = self._queue[:size], self._queue[size:]
+        self._injected, self._injected_initial = len(queued), bool(queued) and queued[0] is self._initial_guess
+        if not queued:
+            return population, values, fingerprints
+        encoded = tuple(z.at[: len(queued)].set(jnp.stack([jnp.asarray(q.encoded[j]) for q in queued]))
+                        for j, z in enumerate(population.encoded))
+        local = population.local.at[: len(queued)].set(False)
+        values, fingerprints = self._decode_rows(encoded)
+        return population._replace(encoded=encoded, local=local), values, fingerprints
+
+    @staticmethod
+    def _replace_rows(rows: list[int], current, hot):
+        index = jnp.asarray(rows, jnp.int32)
+        return jax.tree.map(lambda a, b: a.at[index].set(b[index]), current, hot)
+
+    # ---- run ---------------------------------------------------------------------------------------
+    def run(self, objective, direction: str = "maximize", runtime: float | str | None = None,
+            steps: int | None = None, endless_mode: bool = False, seeding_steps: int | None = None,
+            seeding_runtime: float | str | None = None, seeding_ratio: float = 0.25, pruner: Any = None,
+            n_jobs: int | str = 1, quiet: bool = False, ignore_nans: bool = False, mp_backend: str = "auto",
+            enable_rejection_cache: bool = True, callbacks: Any = None, start_temperature: float = 1.0,
+            end_temperature: float = 0.2, kwargs: dict | None = None, checkpoint_path: str | None = None,
+            overwrite_checkpoint: bool = False, keep_history: bool = True, *, seed: int | None = None,
+            mode: str = "python", population_size: int = 64, generations: int | None = None) -> Any:
+        """Optimise `objective` over the space and return the best candidate (a dict).
+
+        Args:
+          objective: mode='python': `f(candidate, **kwargs) -> number` (or a generator of numbers);
+            mode='jax': a JAX function of one candidate dict → scalar, vmapped over each population;
+            mode='jax-batched': a JAX function of a population dict (leading axis P) → (P,) values.
+          direction: 'max'/'maximize' or 'min'/'minimize'.
+          runtime / steps / endless_mode / generations: the budget (give exactly one). `steps` counts
+            candidates, duplicates included; `generations` (JAX modes) means generations × population_size.
+          seeding_steps / seeding_runtime / seeding_ratio: length of phase 1 (random search).
+          start_temperature, end_temperature: the linear temperature schedule over the budget.
+          seed: PRNG seed; the same seed, space and steps give the same candidates. None draws one
+            (kept in `search.seed`).
+          ignore_nans: record NaN/inf/None results and exceptions as failed candidates and go on.
+          quiet: print nothing (no progress bar, no summary).
+        """
+        for name, value, default in (("pruner", pruner, None), ("checkpoint_path", checkpoint_path, None)):
+            if value is not default:
+                raise NotImplementedError(f"run({name}=...) is not available yet in this version of hopper_jax")
+        if n_jobs != 1 or mp_backend != "auto":
+            raise NotImplementedError("Parallel evaluation (n_jobs != 1) is not available yet; use n_jobs=1.")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        direction = parse_direction(direction)
+        if self._direction is not None and self._best_f is not None and direction != self._direction:
+            raise ValueError(f"This search already maximises/minimises ('{self._direction}'); a later run cannot "
+                             f"switch to '{direction}'. Create a new Search.")
+        self._direction = self._history.direction = direction
+        size = 1 if mode == "python" else int(population_size)
+        if size < 1:
+            raise ValueError(f"population_size must be >= 1, got {population_size!r}")
+        if generations is not None:
+            if mode == "python" or steps is not None:
+                raise ValueError("generations= is a JAX-mode budget and replaces steps=; give one of them.")
+            steps = int(generations) * size
+        budget = Budget(steps, runtime, endless_mode, seeding_steps, seeding_runtime, seeding_ratio)
+        self.seed = secrets.randbits(31) if seed is None else int(seed)
+        budget.seed = self.seed
+        self._key = jax.random.key(self.seed)
+        schedule = (float(start_temperature), float(end_temperature))
+        if schedule != self._schedule:
+            self._algo = hopper(self._space, start_temperature=schedule[0], end_temperature=schedule[1])
+            self._schedule = schedule
+            self._jitted.clear()
+        self._initial_guess = None
+        if self._best_f is None and not self._queue and not len(self._history.records):
+            self._initial_guess = self._encoded_start()
+            self._queue.insert(0, self._initial_guess)
+        run = Run(self, budget, callbacks, quiet, ignore_nans, enable_rejection_cache, keep_history)
+        if mode == "python":
+            evaluate = PythonEvaluator(objective, kwargs)
+        else:
+            evaluate = BatchedEvaluator(objective, self._space, mode, kwargs)
+            population, values, _ = self._propose(size, budget.progress(size), 1.0, budget.explore(size), 0)
+            evaluate.check(values)
+        previous_handler = run.install_interrupt_handler()
+        if not quiet:
+            print(f"Search is scheduled for {budget.describe()}")
+            run.progress = tqdm(total=budget.steps, desc="Best f: -", unit="eval", leave=True)
+        run.callbacks.on_search_start(self)
+        try:
+            run.sequential(evaluate) if mode == "python" else run.generational(evaluate, size)
+        finally:
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
+            if run.progress is not None:
+                run.progress.close()
+        run.callbacks.on_search_end()
+        if not quiet:
+            print(run.summary())
+        return self._best

@@ -1,0 +1,201 @@
+"""Jittable encodings of array parameters.
+
+Every built-in parameter lives inside jit in an internal encoding that is easy to perturb:
+
+- `Continuous`: a float32 position `z` in the unit box [0, 1] (linear or log scale, optional grid);
+- `Unbounded`: the float32 value itself;
+- `Discrete`: an int32 level index `k` in [0, levels - 1] (integers, powers, choices).
+
+`decode` maps the encoding to the numeric value the objective sees (inside bounds, on the grid).
+`move` is the phase-2 step of a vector of selected elements; `perturb` picks which elements move.
+All functions act on one candidate; the core vmaps them over the population.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+#: Standard deviation of a phase-2 step at temperature 1, as a fraction of a bounded range.
+BOUNDED_STEP = 0.3
+#: Standard deviation of a phase-2 step at temperature 1 for an unbounded float.
+UNBOUNDED_STEP = 1.0
+
+
+def mutation_cap(size: int) -> int:
+    """Most elements of an array leaf that one phase-2 move changes (at temperature 1).
+
+    Small leaves move like PyHopper's parameters (a temperature-sized share of all elements); large ones
+    move a sub-linear number of elements, so that a step stays local in thousands to millions of
+    dimensions and its cost is O(sqrt(size)) rather than O(size).
+    """
+    return size if size <= 16 else min(size, math.ceil(4 * math.sqrt(size)))
+
+
+def reflect_unit(z: jax.Array) -> jax.Array:
+    """Fold any real into [0, 1] by reflection at the walls (a triangle wave of period 2)."""
+    z = jnp.mod(z, 2.0)
+    return jnp.where(z > 1.0, 2.0 - z, z)
+
+
+class Encoding:
+    """One array leaf: shape, internal dtype, and the pure functions of its encoding."""
+
+    shape: tuple[int, ...]
+    dtype: Any
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def sample(self, key: jax.Array) -> jax.Array:
+        raise NotImplementedError
+
+    def move(self, key: jax.Array, z: jax.Array, step: jax.Array, index: jax.Array | None = None) -> jax.Array:
+        """Phase-2 move of a flat vector of elements (at flat `index`, or all when None).
+
+        `step` is temperature × the adaptive step multiplier.
+        """
+        raise NotImplementedError
+
+    def decode(self, z: jax.Array) -> jax.Array:
+        raise NotImplementedError
+
+    def encode(self, value: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def perturb(self, key: jax.Array, z: jax.Array, step: jax.Array, temperature: jax.Array) -> jax.Array:
+        """Move a temperature-dependent subset of the elements of `z` (at least one)."""
+        flat = z.reshape(-1)
+        cap = mutation_cap(self.size)
+        count = jnp.clip(jnp.round(temperature * cap), 1, cap).astype(jnp.int32)
+        k_pick, k_move = jax.random.split(key)
+        if cap == self.size:  # dense: exactly `count` distinct elements
+            ranks = jnp.argsort(jnp.argsort(jax.random.uniform(k_pick, (self.size,))))
+            moved = self.move(k_move, flat, step)
+            return jnp.where(ranks < count, moved, flat).reshape(self.shape)
+        # sparse: `count` of `cap` random positions; the others write out of range and are dropped
+        index = jax.random.randint(k_pick, (cap,), 0, self.size)
+        index = jnp.where(jnp.arange(cap) < count, index, self.size)
+        safe = jnp.minimum(index, self.size - 1)
+        moved = self.move(k_move, flat[safe], step, safe)
+        return flat.at[index].set(moved, mode="drop").reshape(self.shape)
+
+
+class Continuous(Encoding):
+    """A bounded real: z in [0, 1] ↦ lo + z (hi - lo), or the same on log scale; optional decimal grid."""
+
+    dtype = jnp.float32
+
+    def __init__(self, lb: np.ndarray, ub: np.ndarray, log: bool, precision: int | None,
+                 grid: tuple[np.ndarray, np.ndarray] | None, shape: tuple[int, ...]):
+        self.shape, self.log, self.precision = shape, log, precision
+        self.lb, self.ub = lb, ub
+        self.lo = np.log(lb) if log else lb
+        self.width = (np.log(ub) if log else ub) - self.lo
+        self.grid = grid
+
+    def sample(self, key):
+        return jax.random.uniform(key, self.shape, jnp.float32)
+
+    def move(self, key, z, step, index=None):
+        return reflect_unit(z + BOUNDED_STEP * step * jax.random.normal(key, z.shape, jnp.float32))
+
+    def decode(self, z):
+        x = jnp.float32(self.lo) + z * jnp.float32(self.width)
+        x = jnp.exp(x) if self.log else x
+        if self.precision is not None:
+            x = jnp.clip(_round_grid(x, self.precision, self.log), jnp.float32(self.grid[0]),
+                         jnp.float32(self.grid[1]))
+        return jnp.clip(x, jnp.float32(self.lb), jnp.float32(self.ub)) if self.precision is None else x
+
+    def encode(self, value):
+        x = np.broadcast_to(np.asarray(value, np.float64), self.shape)
+        x = np.log(x) if self.log else x
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(self.width > 0, (x - self.lo) / np.where(self.width > 0, self.width, 1.0), 0.5)
+        return np.clip(z, 0.0, 1.0).astype(np.float32)
+
+
+def _round_grid(x: jax.Array, precision: int, log: bool) -> jax.Array:
+    if not log:
+        quantum = jnp.float32(10.0**-precision)
+    else:
+        quantum = 10.0 ** (jnp.floor(jnp.log10(jnp.abs(x))) - (precision - 1))
+    return jnp.round(x / quantum) * quantum
+
+
+class Unbounded(Encoding):
+    """A real with no bounds: phase 1 draws N(0, 1), phase 2 adds N(0, step²)."""
+
+    dtype = jnp.float32
+
+    def __init__(self, shape: tuple[int, ...]):
+        self.shape = shape
+
+    def sample(self, key):
+        return jax.random.normal(key, self.shape, jnp.float32)
+
+    def move(self, key, z, step, index=None):
+        return z + UNBOUNDED_STEP * step * jax.random.normal(key, z.shape, jnp.float32)
+
+    def decode(self, z):
+        return z
+
+    def encode(self, value):
+        return np.broadcast_to(np.asarray(value, np.float32), self.shape).copy()
+
+
+class Discrete(Encoding):
+    """An index k in [0, levels - 1] decoded by `first + step k`, `base ** (first + k)` or a table.
+
+    Ordinal moves go ±max(1, |N| · 0.3 · step · (levels - 1)) levels, symmetric and reflected at the ends
+    (PyHopper's were biased downwards). Nominal moves jump to a uniformly drawn *other* level.
+    """
+
+    dtype = jnp.int32
+
+    def __init__(self, levels: np.ndarray, shape: tuple[int, ...], *, ordinal: bool = True,
+                 first: np.ndarray | int = 0, step: int = 1, base: int | None = None,
+                 table: np.ndarray | None = None):
+        self.levels = np.asarray(levels, np.int64)
+        self.shape, self.ordinal = shape, ordinal
+        self.first, self.step, self.base, self.table = np.asarray(first, np.int64), step, base, table
+
+    def sample(self, key):
+        return jax.random.randint(key, self.shape, 0, jnp.int32(self.levels), jnp.int32)
+
+    def move(self, key, k, step, index=None):
+        levels = jnp.int32(np.broadcast_to(self.levels, self.shape).reshape(-1)) if self.levels.ndim else \
+            jnp.int32(self.levels)
+        levels = jnp.broadcast_to(levels if index is None or not self.levels.ndim else levels[index], k.shape)
+        top = levels - 1
+        if not self.ordinal:
+            jump = jax.random.randint(key, k.shape, 1, jnp.maximum(levels, 2), jnp.int32)
+            return jnp.where(levels > 1, (k + jump) % levels, k)
+        k_size, k_sign = jax.random.split(key)
+        spread = BOUNDED_STEP * step * top.astype(jnp.float32)
+        size = jnp.maximum(1.0, jnp.round(jnp.abs(jax.random.normal(k_size, k.shape)) * spread))
+        size = jnp.minimum(size, top.astype(jnp.float32)).astype(jnp.int32)
+        up = jax.random.bernoulli(k_sign, 0.5, k.shape)
+        # reflect at the ends without overflow: every quantity stays within [0, top]
+        room_up, room_down = top - k, k
+        new_up = jnp.where(size <= room_up, k + size, top - (size - room_up))
+        new_down = jnp.where(size <= room_down, k - size, size - room_down)
+        return jnp.clip(jnp.where(up, new_up, new_down), 0, top)
+
+    def decode(self, k):
+        if self.table is not None:
+            return jnp.asarray(self.table)[k]
+        index = jnp.int32(self.first) + k
+        if self.base is not None:
+            return jnp.power(jnp.int32(self.base), index)
+        return jnp.int32(self.first) + jnp.int32(self.step) * k
+
+    def encode(self, value):
+        return np.broadcast_to(np.asarray(value, np.int64), self.shape).astype(np.int32)
+
