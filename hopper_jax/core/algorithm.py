@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from ..space.compile import Space
+from ..space.encodings import Draws
 
 KEEP, MUTATE, RESAMPLE = 0, 1, 2
 #: Success rate the step adaptation aims for (Rechenberg's 1/5 rule).
@@ -93,24 +94,25 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         best = tuple(jnp.asarray(z) for z in space.initial_encoding())
         return HopperState(best, jnp.float32(-jnp.inf), jnp.float32(0.0), jnp.int32(0))
 
+    sample_draws = sum(enc.sample_draws for enc in encodings)
+    perturb_draws = n_params + sum(enc.perturb_draws + (enc.sample_draws if conditional[j] else 0)
+                                   for j, enc in enumerate(encodings))
+
     def sample_one(key):
-        keys = jax.random.split(key, max(len(encodings), 1))
-        return tuple(enc.sample(k) for enc, k in zip(encodings, keys))
+        draws = Draws(key, sample_draws)
+        return tuple(enc.sample(draws) for enc in encodings)
 
     def perturb_one(key, state, temperature):
-        k_select, k_move, k_fresh = jax.random.split(key, 3)
+        draws = Draws(key, perturb_draws)
         n_move = jnp.maximum(1, jnp.round(temperature * n_params)).astype(jnp.int32)
-        ranks = jnp.argsort(jnp.argsort(jax.random.uniform(k_select, (n_params,))))
-        selected = ranks < n_move
+        selected = jnp.argsort(jnp.argsort(draws.uniform((n_params,)))) < n_move
         step = temperature * jnp.exp(state.log_step)
-        keys = jax.random.split(k_move, max(len(encodings), 1))
-        fresh_keys = jax.random.split(k_fresh, max(len(encodings), 1))
         moved = []
         for j, (enc, z) in enumerate(zip(encodings, state.best)):
-            new = z if driven[j] else enc.perturb(keys[j], z, step, temperature)
+            new = z if driven[j] else enc.perturb(draws, z, step, temperature)
             new = jnp.where(selected[unit_of[j]], new, z)
             if conditional[j]:  # switched on by a choice: start from a fresh sample, as in phase 1
-                new = jnp.where(_switched_on(space, state.best, moved, unit_of[j]), enc.sample(fresh_keys[j]), new)
+                new = jnp.where(_switched_on(space, state.best, moved, unit_of[j]), enc.sample(draws), new)
             moved.append(new)
         return tuple(moved), selected
 

@@ -14,7 +14,7 @@ import numpy as np
 from ..core.algorithm import Population
 from ..evaluators.outcome import FAILED, OK, PRUNED, Outcome
 from .callbacks import CallbackList, CandidateType, ParamInfo
-from .candidates import Encoded, apply_overrides, cache_key, host_parameters
+from .candidates import Encoded, apply_overrides, cache_key
 from .report import SummaryRow, format_summary
 
 #: Temperature multiplier after each consecutive duplicate (PyHopper's intent, min(·, 1) after scaling).
@@ -127,8 +127,17 @@ class Run:
     def sequential(self, evaluate) -> None:
         search, budget = self.search, self.budget
         while not budget.done() and not self.stop_requested:
-            kind, row = self.next_row()
-            encoded, values, fingerprint, temperature = row
+            if not search._queue and search._space.size == 0:
+                raise ValueError("There are no parameters to tune: the space holds no hopper_jax parameter "
+                                 "and no guesses are queued. Declare parameters, e.g. Search(x=hj.float(0, 1)).")
+            if search._queue:
+                kind = CandidateType.INIT if search._queue[0] is search._initial_guess else CandidateType.MANUALLY_ADDED
+                population, encoded, values, fingerprint = search._queued_row(search._queue.pop(0))
+                temperature = None
+            else:
+                population, encoded, values, fingerprint, local, temperature = search._proposed_row(
+                    budget.progress(1), self.heat, budget.explore(1))
+                kind = CandidateType.LOCAL_SAMPLING if local else CandidateType.RANDOM_SEEDING
             self._last_key = cache_key(fingerprint, encoded.objects, encoded.overrides)
             candidate = apply_overrides(search._space.to_python(values, encoded.objects), encoded.overrides)
             info = ParamInfo(kind, time.time(), temperature=temperature, step=search._steps_done)
@@ -142,19 +151,7 @@ class Run:
             outcome = evaluate(candidate)
             budget.record_seconds(outcome.seconds)
             score = self.record(candidate, encoded, outcome, info, values)
-            search._tell(encoded, score, kind == CandidateType.LOCAL_SAMPLING)
-
-    def next_row(self):
-        """(type, (Encoded, decoded values, fingerprint, temperature)) of the next candidate."""
-        search = self.search
-        if search._queue:
-            kind = CandidateType.INIT if search._queue[0] is search._initial_guess else CandidateType.MANUALLY_ADDED
-            return kind, search._decode_row(search._queue.pop(0)) + (None,)
-        population, values, fingerprints = search._propose(1, self.budget.progress(1), self.heat,
-                                                           self.budget.explore(1), search._steps_done)
-        encoded, values = search._host_row(population, values, fingerprints, 0)
-        kind = CandidateType.LOCAL_SAMPLING if bool(population.local[0]) else CandidateType.RANDOM_SEEDING
-        return kind, (encoded, values[0], values[1], float(population.temperature[0]))
+            search._tell_population(population, np.asarray([score]))
 
     # ---- the generational loop (JAX objectives) -------------------------------------------------------
     def generational(self, evaluate, size: int) -> None:
@@ -167,10 +164,11 @@ class Run:
             user_values = evaluate(values)
             keep = np.zeros(size, bool)
             infos = []
+            temperatures = np.asarray(population.temperature)
             per_candidate = (time.perf_counter() - started) / size
             for i in range(count):
                 kind, encoded, candidate, key = rows[i]
-                info = ParamInfo(kind, time.time(), temperature=float(population.temperature[i]),
+                info = ParamInfo(kind, time.time(), temperature=float(temperatures[i]),
                                  step=search._steps_done)
                 infos.append(info)
                 budget.step += 1

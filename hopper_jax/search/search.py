@@ -130,6 +130,8 @@ class Search:
     def _propose_fn(self, base_key, counter, retry, state, progress, heat, explore):
         key = jax.random.fold_in(jax.random.fold_in(base_key, counter), retry)
         population = self._algo.ask(key, state, progress, heat, explore)
+        if not population.encoded:  # only Python-side parameters (or none): nothing to decode on device
+            return population, (), jnp.zeros((progress.shape[0], 2), jnp.uint32)
         values, fingerprints = self._decode_fn(population.encoded)
         return population, values, fingerprints
 
@@ -147,43 +149,49 @@ class Search:
         return self._algo.tell(state, population, scores)
 
     def _propose(self, size, progress, heat, explore, counter, retry=0):
+        """(population, values, fingerprints) on the device; host inputs go in as numpy, unconverted."""
         return self._function("propose", size)(
-            self._key, counter, retry, self._state, jnp.asarray(progress, jnp.float32), jnp.float32(heat),
-            jnp.asarray(explore, bool))
+            self._key, counter, retry, self._state, np.asarray(progress, np.float32), np.float32(heat),
+            np.asarray(explore, bool))
 
     def _decode_rows(self, encoded: tuple) -> tuple:
-        size = encoded[0].shape[0] if encoded else 1
-        return self._function("decode", size)(encoded)
+        if not encoded:
+            return (), np.zeros((1, 2), np.uint32)
+        return self._function("decode", encoded[0].shape[0])(encoded)
 
-    def _host_row(self, population: Population, values, fingerprints, i: int):
-        """Encoded candidate i and its host (values, fingerprint), after any Python-side parameters."""
-        host_values, host_fingerprints = jax.device_get((values, fingerprints))
-        row_values = tuple(v[i] for v in host_values)
-        encoded = Encoded(tuple(z[i] for z in population.encoded), {})
-        if not any(leaf.host_driven for leaf in self._space.leaves):
-            return encoded, (row_values, host_fingerprints[i])
+    def _row_population(self, encoded: tuple[np.ndarray, ...]) -> Population:
+        """A one-row host population (a guess, or a candidate with Python-side parameters applied)."""
+        return Population(tuple(np.asarray(z)[None] for z in encoded), np.zeros(1, bool),
+                          np.zeros((1, self._space.size), np.int8), np.zeros(1, np.float32))
+
+    def _proposed_row(self, progress, heat, explore):
+        """The next phase-1/phase-2 candidate: (population of 1, Encoded, values, fingerprint, local, T)."""
+        population, values, fingerprints = self._propose(1, progress, heat, explore, self._steps_done)
+        values, fingerprints, local, temperature = jax.device_get(
+            (values, fingerprints, population.local, population.temperature))
+        row_values, local, temperature = tuple(v[0] for v in values), bool(local[0]), float(temperature[0])
+        if not self._space.host_driven:
+            return population, Encoded((), {}), row_values, fingerprints[0], local, temperature
         best_values = {leaf: python_value(self._space.leaves[leaf].param, v)
                        for leaf, v in zip(self._space.array_leaves, self._best_values)}
-        actions, temperature = np.asarray(population.actions[i]), float(population.temperature[i])
+        actions = np.asarray(population.actions[0])
         objects, hooked = host_parameters(self._space, actions, temperature, self._best_encoded, best_values)
-        z = list(np.asarray(a) for a in encoded.encoded)
+        z = [np.asarray(a[0]) for a in population.encoded]
         for index, value in hooked.items():
             z[self._space.array_leaves.index(index)] = self._space.project_leaf(index, value)
-        encoded = Encoded(tuple(z), objects)
-        return encoded, self._decode_row(encoded)[1:]
+        row = self._row_population(tuple(z))._replace(local=np.asarray([local]))
+        values, fingerprints = jax.device_get(self._decode_rows(row.encoded))
+        return row, Encoded((), objects), tuple(v[0] for v in values), fingerprints[0], local, temperature
 
-    def _decode_row(self, encoded: Encoded):
-        values, fingerprints = jax.device_get(self._decode_rows(tuple(jnp.asarray(z)[None] for z in encoded.encoded)))
-        return encoded, tuple(v[0] for v in values), fingerprints[0]
-
-    def _tell(self, encoded: Encoded, score: float, local: bool) -> None:
-        population = Population(tuple(jnp.asarray(z)[None] for z in encoded.encoded), jnp.asarray([local]),
-                                jnp.zeros((1, self._space.size), jnp.int8), jnp.zeros((1,), jnp.float32))
-        self._tell_population(population, np.asarray([score]))
+    def _queued_row(self, encoded: Encoded):
+        """A queued guess: (population of 1, Encoded, values, fingerprint)."""
+        population = self._row_population(encoded.encoded)
+        values, fingerprints = jax.device_get(self._decode_rows(population.encoded))
+        return population, encoded, tuple(v[0] for v in values), fingerprints[0]
 
     def _tell_population(self, population: Population, scores: np.ndarray) -> None:
         size = scores.shape[0]
-        self._state = self._function("tell", size)(self._state, population, jnp.asarray(scores, jnp.float32))
+        self._state = self._function("tell", size)(self._state, population, np.asarray(scores, np.float32))
 
     def _inject_queue(self, population: Population, values, fingerprints):
         """Put queued guesses (the initial guess first) into the first rows of a JAX-mode population."""

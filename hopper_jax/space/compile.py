@@ -132,6 +132,11 @@ class Space:
         return sum(self.leaves[i].encoding.size for i in self.array_leaves)
 
     @property
+    def host_driven(self) -> bool:
+        """True when some parameter's values come from Python functions (custom types, user fns)."""
+        return any(leaf.host_driven for leaf in self.leaves)
+
+    @property
     def has_conditions(self) -> bool:
         return any(leaf.conditions for leaf in self.leaves)
 

@@ -1,0 +1,249 @@
+"""Search.run in Python mode: PyHopper's behaviour, seeds, duplicates, guesses, errors, callbacks."""
+
+import numpy as np
+import pytest
+
+import hopper_jax as hj
+from hopper_jax.search.callbacks import CandidateType
+from hopper_jax.search.run import ObjectiveError
+
+
+def space():
+    return hj.Search(x=hj.float(-1, 1), n=hj.int(0, 10), act=hj.choice("relu", "tanh"), c="const")
+
+
+def objective(p):
+    return -(p["x"] - 0.3) ** 2 - (p["n"] - 7) ** 2 * 0.01 + (p["act"] == "tanh") * 0.1
+
+
+def test_best_before_run_is_initial_values():
+    search = space()
+    assert search.best == {"x": 0.0, "n": 5, "act": "relu", "c": "const"}
+    assert search.best_f is None
+    assert search.free_param_count == 3
+
+
+def test_run_improves_and_returns_best_dict():
+    search = space()
+    best = search.run(objective, "max", steps=150, seed=0, quiet=True)
+    assert best is search.best
+    assert search.best_f == pytest.approx(objective(best))
+    assert search.best_f > objective({"x": 0.0, "n": 5, "act": "relu"})
+    assert best["c"] == "const" and best["act"] == "tanh"
+    assert search.history.best_f == search.best_f
+    assert search.history.best_fs == sorted(search.history.best_fs)
+
+
+def test_initial_guess_is_evaluated_first_and_steps_include_duplicates():
+    search = space()
+    search.run(objective, "max", steps=60, seed=1, quiet=True)
+    records = search.history.records
+    assert records[0]["type"] == CandidateType.INIT
+    assert records[0]["candidate"] == {"x": 0.0, "n": 5, "act": "relu", "c": "const"}
+    assert len(records) <= 60
+    phases = search.history.phases
+    assert phases[0] == "init" and "random" in phases and "local" in phases
+    assert phases.index("local") > max(i for i, p in enumerate(phases) if p == "random")
+
+
+def test_same_seed_same_candidates_and_different_seed_differs():
+    runs = []
+    for seed in (3, 3, 4):
+        search = space()
+        search.run(objective, "max", steps=40, seed=seed, quiet=True)
+        runs.append([r["candidate"] for r in search.history.records])
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
+
+
+def test_duplicates_are_not_evaluated_twice():
+    calls = []
+
+    def f(p):
+        calls.append((p["a"], p["b"]))
+        return p["a"] + p["b"]
+
+    search = hj.Search(a=hj.int(0, 2), b=hj.choice(0, 1))
+    search.run(f, "max", steps=40, seed=0, quiet=True)
+    assert len(calls) == len(set(calls)) <= 6
+    assert search.best_f == 3
+
+
+def test_manual_guesses_merge_with_best_and_run_first():
+    search = space()
+    search += {"x": 0.5}
+    search.enqueue({"n": 9, "act": "tanh"})
+    assert search.manual_queue_count == 2
+    search.run(objective, "max", steps=5, seed=0, quiet=True)
+    first, second = (r["candidate"] for r in search.history.records[:2])
+    assert first == {"x": 0.5, "n": 5, "act": "relu", "c": "const"}
+    assert second == {"x": 0.0, "n": 9, "act": "tanh", "c": "const"}
+    assert search.history.records[0]["type"] == CandidateType.MANUALLY_ADDED
+
+
+def test_bad_guesses_are_refused_at_enqueue():
+    search = space()
+    with pytest.raises(ValueError, match="'y'"):
+        search += {"y": 1}
+    with pytest.raises(ValueError, match="bounds"):
+        search += {"x": 5.0}
+    with pytest.raises(ValueError, match="options"):
+        search += {"act": "gelu"}
+
+
+def test_fixed_list_pattern_with_constant_placeholder():
+    seen = []
+    search = hj.Search(lr=None)
+    for lr in (0.1, 0.01, 0.001):
+        search += {"lr": lr}
+    search.run(lambda p: seen.append(p["lr"]) or -abs(p["lr"] - 0.01), "max",
+               steps=search.manual_queue_count, quiet=True)
+    assert seen == [0.1, 0.01, 0.001]
+    assert search.best == {"lr": 0.01}
+
+
+@pytest.mark.parametrize("bad, problem", [(float("nan"), "NaN"), (float("inf"), "inf"), (None, "None"),
+                                          (np.zeros(3), "shape"), ("high", "str")])
+def test_unusable_values_raise_naming_candidate_and_value(bad, problem):
+    search = space()
+    with pytest.raises(ObjectiveError, match=problem) as info:
+        search.run(lambda p: bad, "max", steps=3, seed=0, quiet=True)
+    assert "candidate" in str(info.value) and "ignore_nans" in str(info.value)
+
+
+def test_exception_keeps_type_and_search_survives():
+    search = space()
+    count = {"n": 0}
+
+    def flaky(p):
+        count["n"] += 1
+        if count["n"] == 20:
+            raise KeyError("boom")
+        return objective(p)
+
+    with pytest.raises(KeyError) as info:
+        search.run(flaky, "max", steps=50, seed=0, quiet=True)
+    assert any("candidate" in note for note in getattr(info.value, "__notes__", []))
+    evaluated, best_f = len(search.history), search.best_f
+    assert evaluated == 19 and best_f is not None
+    search.run(objective, "max", steps=20, seed=0, quiet=True)
+    assert len(search.history) > evaluated and search.best_f >= best_f
+
+
+def test_ignore_nans_records_failures_and_goes_on():
+    def sometimes_nan(p):
+        if p["n"] % 2:
+            return float("nan")
+        if p["n"] == 4:
+            raise RuntimeError("bad n")
+        return objective(p)
+
+    search = space()
+    search.run(sometimes_nan, "max", steps=60, seed=0, quiet=True, ignore_nans=True)
+    statuses = [r["status"] for r in search.history.records]
+    assert "failed" in statuses and "ok" in statuses
+    assert all(c["n"] % 2 == 0 and c["n"] != 4 for c in search.history.candidates)
+    assert any("RuntimeError" in (r["error"] or "") for r in search.history.records)
+
+
+def test_generator_objective_uses_last_yield():
+    def gen(p):
+        yield 0.0
+        yield p["x"]
+
+    search = hj.Search(x=hj.float(0, 1))
+    search.run(gen, "max", steps=10, seed=0, quiet=True)
+    assert search.best_f == pytest.approx(search.best["x"])
+
+
+def test_quiet_prints_nothing(capsys):
+    space().run(objective, "max", steps=10, seed=0, quiet=True)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+def test_not_quiet_prints_schedule_and_summary(capsys):
+    space().run(objective, "max", steps=10, seed=0)
+    out = capsys.readouterr().out
+    assert "Search is scheduled for 10 steps" in out and "Total" in out and "Initial solution" in out
+
+
+def test_callbacks_fire_and_user_list_is_not_mutated():
+    class Recorder(hj.Callback):
+        def __init__(self):
+            self.ends, self.bests, self.started, self.finished = 0, [], False, False
+
+        def on_search_start(self, search):
+            self.started = True
+
+        def on_evaluate_end(self, candidate, f, info):
+            self.ends += 1
+
+        def on_new_best(self, new_best, f, info):
+            self.bests.append(f)
+
+        def on_search_end(self):
+            self.finished = True
+
+    recorder = Recorder()
+    callbacks = [recorder]
+    search = space()
+    search.run(objective, "max", steps=30, seed=0, quiet=True, callbacks=callbacks)
+    assert callbacks == [recorder]
+    assert recorder.started and recorder.finished
+    assert recorder.ends == len(search.history)
+    assert recorder.bests == sorted(recorder.bests) and recorder.bests[-1] == search.best_f
+
+
+@pytest.mark.parametrize("direction", ["max", "maximize", "maximise", "MAX"])
+def test_direction_spellings(direction):
+    search = hj.Search(x=hj.float(0, 1))
+    search.run(lambda p: p["x"], direction, steps=5, seed=0, quiet=True)
+    assert search.best_f == max(search.history.fs)
+
+
+def test_minimize_and_bad_arguments():
+    search = hj.Search(x=hj.float(0, 1))
+    search.run(lambda p: p["x"], "min", steps=20, seed=0, quiet=True)
+    assert search.best_f == min(search.history.fs)
+    with pytest.raises(ValueError, match="direction"):
+        search.run(lambda p: p["x"], "up", steps=5)
+    with pytest.raises(ValueError, match="exactly one budget"):
+        search.run(lambda p: p["x"], "min", steps=5, runtime=3)
+    with pytest.raises(ValueError, match="exactly one budget"):
+        search.run(lambda p: p["x"], "min")
+    with pytest.raises(ValueError, match="steps"):
+        search.run(lambda p: p["x"], "min", steps="5")
+    with pytest.raises(ValueError, match="runtime"):
+        search.run(lambda p: p["x"], "min", runtime="1 month")
+
+
+def test_runtime_budget_stops_on_time():
+    import time
+
+    search = hj.Search(x=hj.float(0, 1))
+    search.run(lambda p: p["x"], "max", steps=3, seed=0, quiet=True)  # compile outside the timing
+    start = time.monotonic()
+    search.run(lambda p: time.sleep(0.05) or p["x"], "max", runtime="1s", seed=1, quiet=True)
+    assert 0.8 < time.monotonic() - start < 1.6
+
+
+def test_setitem_freezes_a_parameter():
+    search = space()
+    search.run(objective, "max", steps=20, seed=0, quiet=True)
+    search["n"] = 3
+    assert search.free_param_count == 2
+    search.run(objective, "max", steps=20, seed=1, quiet=True)
+    assert all(c["n"] == 3 for c in search.history.candidates[-5:])
+
+
+def test_custom_parameter_and_hooks():
+    search = hj.Search(
+        perm=hj.custom(seeding_fn=lambda: list(np.random.permutation(5)),
+                       mutation_fn=lambda v: v[::-1]),
+        k=hj.int(0, 100, mutation_fn=lambda v, t: v + 1000),  # projected back into the bounds
+    )
+    search.run(lambda p: float(p["perm"][0] + p["k"]), "max", steps=30, seed=0, quiet=True)
+    assert all(sorted(c["perm"]) == [0, 1, 2, 3, 4] for c in search.history.candidates)
+    assert all(0 <= c["k"] <= 100 for c in search.history.candidates)
+    assert search.best["k"] == 100
