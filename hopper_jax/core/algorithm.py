@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from ..space.compile import Space
-from ..space.encodings import Draws
+from ..space.encodings import Continuous, Draws, reflect_unit
 
 KEEP, MUTATE, RESAMPLE = 0, 1, 2
 #: Success rate the step adaptation aims for (Rechenberg's 1/5 rule).
@@ -48,6 +48,8 @@ class HopperState(NamedTuple):
     best_score: jax.Array  # () float32, maximised; -inf until a finite score is told
     log_step: jax.Array  # () float32, log of the adaptive step multiplier
     count: jax.Array  # () int32, candidates told so far
+    merged: tuple[jax.Array, ...]  # all improving moves of the last population applied at once
+    has_merged: jax.Array  # () bool: `merged` is to be tried (as row 0) by the next ask
 
 
 class Population(NamedTuple):
@@ -92,7 +94,7 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
 
     def init() -> HopperState:
         best = tuple(jnp.asarray(z) for z in space.initial_encoding())
-        return HopperState(best, jnp.float32(-jnp.inf), jnp.float32(0.0), jnp.int32(0))
+        return HopperState(best, jnp.float32(-jnp.inf), jnp.float32(0.0), jnp.int32(0), best, jnp.bool_(False))
 
     sample_draws = sum(enc.sample_draws for enc in encodings)
     perturb_draws = n_params + sum(enc.perturb_draws + (enc.sample_draws if conditional[j] else 0)
@@ -102,11 +104,14 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         draws = Draws(key, sample_draws)
         return tuple(enc.sample(draws) for enc in encodings)
 
-    def perturb_one(key, state, temperature):
+    failure_change = step_adaptation * SUCCESS_TARGET / (1 - SUCCESS_TARGET)
+
+    def perturb_one(key, state, temperature, failures):
         draws = Draws(key, perturb_draws)
         n_move = jnp.maximum(1, jnp.round(temperature * n_params)).astype(jnp.int32)
         selected = jnp.argsort(jnp.argsort(draws.uniform((n_params,)))) < n_move
-        step = temperature * jnp.exp(state.log_step)
+        log_step = jnp.maximum(state.log_step - failures * failure_change, LOG_STEP_RANGE[0])
+        step = temperature * jnp.exp(log_step)
         moved = []
         for j, (enc, z) in enumerate(zip(encodings, state.best)):
             new = z if driven[j] else enc.perturb(draws, z, step, temperature)
@@ -117,48 +122,74 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         return tuple(moved), selected
 
     def ask(key: jax.Array, state: HopperState, progress: jax.Array, heat: float | jax.Array = 1.0,
-            explore: jax.Array | None = None) -> Population:
+            explore: jax.Array | None = None, failures: jax.Array | None = None) -> Population:
         """P candidates for `progress` of shape (P,) in [0, 1].
 
-        `heat` ≥ 1 multiplies the temperature (after duplicates); `explore` (P,) bool, when given,
-        says which rows are phase-1 samples instead of `progress < seeding_fraction`.
+        `key` is one PRNG key (split into P) or P keys, one per row. `heat` ≥ 1 (scalar or (P,)) multiplies the
+        temperature (after duplicates); `explore` (P,) bool, when given, says which rows are phase-1
+        samples instead of `progress < seeding_fraction`. `failures` (P,) int asks for the step size the
+        state would have after that many failed tells (speculative sequential asks; see `tell`).
         """
         progress = jnp.atleast_1d(jnp.asarray(progress, jnp.float32))
         size = progress.shape[0]
         temperature = jnp.clip(schedule(progress) * heat, 0.0, 1.0)
         local = progress >= seeding_fraction if explore is None else ~jnp.asarray(explore, bool)
-        keys = jax.random.split(key, size)
+        keys = key if jnp.ndim(key) == 1 else jax.random.split(key, size)
+        failures = jnp.zeros(size, jnp.float32) if failures is None else jnp.asarray(failures, jnp.float32)
         best_rows = tuple(jnp.broadcast_to(z, (size,) + z.shape) for z in state.best)
         fresh = jax.lax.cond(jnp.any(~local), jax.vmap(sample_one), lambda _: best_rows, keys)
         moved, selected = jax.lax.cond(
             jnp.any(local),
-            lambda k: jax.vmap(perturb_one, in_axes=(0, None, 0))(k, state, temperature),
+            lambda k: jax.vmap(perturb_one, in_axes=(0, None, 0, 0))(k, state, temperature, failures),
             lambda _: (best_rows, jnp.zeros((size, n_params), bool)),
             keys,
         )
         encoded = tuple(jnp.where(_rows(local, f.ndim), m, f) for f, m in zip(fresh, moved))
+        use_merged = state.has_merged & local[0]
+        encoded = tuple(z.at[0].set(jnp.where(use_merged, m, z[0])) for z, m in zip(encoded, state.merged))
         actions = jnp.where(local[:, None], jnp.where(selected, MUTATE, KEEP), RESAMPLE).astype(jnp.int8)
         return Population(encoded, local, actions, temperature)
 
-    def tell(state: HopperState, population: Population, scores: jax.Array) -> HopperState:
-        """Keep the best of population and incumbent (strict improvement); adapt the step size."""
+    def tell(state: HopperState, population: Population, scores: jax.Array, sequential: bool = False) -> HopperState:
+        """Keep the best of population and incumbent (strict improvement); adapt the step size.
+
+        A population's success rate moves log_step like sqrt(P) sequential tells would. With
+        `sequential=True` the rows count as that many tells one after the other, which is exact when
+        only the last local row may improve (the shell's speculative blocks guarantee it).
+        """
         scores = jnp.where(jnp.isnan(scores), -jnp.inf, jnp.asarray(scores, jnp.float32))
         winner = jnp.argmax(scores)
         improved = scores[winner] > state.best_score
         best = tuple(jnp.where(improved, z[winner], b) for z, b in zip(population.encoded, state.best))
         n_local = jnp.sum(population.local)
         successes = jnp.sum(population.local & (scores > state.best_score))
-        rate = successes / jnp.maximum(n_local, 1)
-        # sequential tells add up; a population's rate counts like sqrt(P) sequential ones
-        change = step_adaptation * jnp.sqrt(n_local.astype(jnp.float32)) * (rate - SUCCESS_TARGET) / (1 - SUCCESS_TARGET)
-        log_step = jnp.clip(state.log_step + jnp.where(n_local > 0, change, 0.0), *LOG_STEP_RANGE)
+        if sequential:
+            log_step = jnp.maximum(state.log_step - (n_local - successes) * failure_change, LOG_STEP_RANGE[0])
+            log_step = jnp.minimum(log_step + successes * step_adaptation, LOG_STEP_RANGE[1])
+        else:
+            rate = successes / jnp.maximum(n_local, 1)
+            change = step_adaptation * jnp.sqrt(n_local.astype(jnp.float32)) * (rate - SUCCESS_TARGET) / (1 - SUCCESS_TARGET)
+            log_step = jnp.clip(state.log_step + jnp.where(n_local > 0, change, 0.0), *LOG_STEP_RANGE)
         best_score = jnp.maximum(state.best_score, scores[winner])
-        return HopperState(best, best_score, log_step, state.count + scores.shape[0])
+        improving = population.local & (scores > state.best_score)
+        merged = tuple(_merge(enc, b, z, improving) for enc, b, z in zip(encodings, state.best, population.encoded))
+        merged = tuple(jnp.where(improved, m, b) for m, b in zip(merged, best))
+        has_merged = (~jnp.asarray(sequential)) & (jnp.sum(improving) >= 2)
+        return HopperState(best, best_score, log_step, state.count + scores.shape[0], merged, has_merged)
 
     def decode(population: Population) -> tuple[jax.Array, ...]:
         return jax.vmap(space.decode)(population.encoded)
 
     return Hopper(init, ask, tell, decode)
+
+
+def _merge(encoding, best: jax.Array, rows: jax.Array, improving: jax.Array) -> jax.Array:
+    """The best plus the sum of all improving rows' moves (float leaves; others take the last winner)."""
+    if encoding.dtype != jnp.float32:
+        return best
+    delta = jnp.sum(jnp.where(_rows(improving, rows.ndim), rows - best, 0.0), axis=0)
+    merged = best + delta
+    return reflect_unit(merged) if isinstance(encoding, Continuous) else merged
 
 
 def _rows(mask: jax.Array, ndim: int) -> jax.Array:

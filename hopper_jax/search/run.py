@@ -19,10 +19,22 @@ from .report import SummaryRow, format_summary
 
 #: Temperature multiplier after each consecutive duplicate (PyHopper's intent, min(·, 1) after scaling).
 DUPLICATE_HEAT = 1.5
+#: Speculative block size of the sequential loop: candidates proposed per device call (see block_size).
+MIN_BLOCK, MAX_BLOCK = 4, 32
+EMPTY = Encoded((), {})
 #: JAX mode: how often duplicate rows of a generation are re-drawn (hotter) before they are skipped.
 DUPLICATE_RETRIES = 3
 MODE_NAMES = {CandidateType.INIT: "Initial solution", CandidateType.MANUALLY_ADDED: "Manually added",
               CandidateType.RANDOM_SEEDING: "Random seeding", CandidateType.LOCAL_SAMPLING: "Local sampling"}
+
+
+def block_size(array_elements: int) -> int:
+    """Rows per speculative block: 32 for small candidates, fewer (down to 4) as arrays reach 1e6 elements.
+
+    One size per run keeps it to one compilation; large rows get small blocks to stay in cache.
+    """
+    rows = max(1, 10**6 // max(array_elements, 1))
+    return int(min(MAX_BLOCK, max(MIN_BLOCK, 2 ** (rows.bit_length() - 1))))
 
 
 class ObjectiveError(ValueError):
@@ -125,7 +137,14 @@ class Run:
 
     # ---- the sequential loop (Python objectives) ------------------------------------------------------
     def sequential(self, evaluate) -> None:
+        """One candidate at a time, each from the best known when it is drawn (PyHopper's loop).
+
+        Candidates are proposed in speculative blocks (one device call for several steps); a block is
+        cut at the first improvement or duplicate, since later rows assumed neither, so the sequence of
+        candidates is exactly the one-at-a-time sequence whatever the block size.
+        """
         search, budget = self.search, self.budget
+        block = block_size(search._space.array_size)
         while not budget.done() and not self.stop_requested:
             if not search._queue and search._space.size == 0:
                 raise ValueError("There are no parameters to tune: the space holds no hopper_jax parameter "
@@ -133,25 +152,59 @@ class Run:
             if search._queue:
                 kind = CandidateType.INIT if search._queue[0] is search._initial_guess else CandidateType.MANUALLY_ADDED
                 population, encoded, values, fingerprint = search._queued_row(search._queue.pop(0))
-                temperature = None
-            else:
-                population, encoded, values, fingerprint, local, temperature = search._proposed_row(
-                    budget.progress(1), self.heat, budget.explore(1))
-                kind = CandidateType.LOCAL_SAMPLING if local else CandidateType.RANDOM_SEEDING
-            self._last_key = cache_key(fingerprint, encoded.objects, encoded.overrides)
-            candidate = apply_overrides(search._space.to_python(values, encoded.objects), encoded.overrides)
-            info = ParamInfo(kind, time.time(), temperature=temperature, step=search._steps_done)
-            budget.step += 1
-            search._steps_done += 1
-            if self.is_duplicate(self._last_key):
-                self.duplicate(candidate, info)
+                score = self.step_one(evaluate, kind, encoded, values, fingerprint, None)
+                if score is not None:
+                    search._tell_population(population, np.asarray([score]), sequential=True)
                 continue
-            self.heat = 1.0
-            self.callbacks.on_evaluate_start(candidate, info)
-            outcome = evaluate(candidate)
-            budget.record_seconds(outcome.seconds)
-            score = self.record(candidate, encoded, outcome, info, values)
-            search._tell_population(population, np.asarray([score]))
+            self.step_block(evaluate, block)
+
+    def step_block(self, evaluate, size: int) -> int:
+        """Evaluate rows of one speculative block until it is used up or cut; return rows consumed."""
+        search, budget = self.search, self.budget
+        population, host = search._proposed_block(size, budget.progress(size), self.heat, budget.explore(size))
+        values, fingerprints, local, temperature, _ = host
+        scores, told = np.full(size, -np.inf), np.zeros(size, bool)
+        consumed = 0
+        for i in range(size):
+            if budget.done() or self.stop_requested:
+                break
+            kind = CandidateType.LOCAL_SAMPLING if local[i] else CandidateType.RANDOM_SEEDING
+            if search._space.host_driven:
+                row, encoded, row_values, fingerprint = search._host_driven_row(population, host, i)
+            else:
+                row, encoded, row_values, fingerprint = None, EMPTY, tuple(v[i] for v in values), fingerprints[i]
+            best_before = search._best_f
+            consumed += 1
+            score = self.step_one(evaluate, kind, encoded, row_values, fingerprint, float(temperature[i]))
+            if score is None:  # a duplicate: the next candidate is drawn hotter, so the rest is stale
+                break
+            if row is not None:  # Python-side parameters: tell this row on its own
+                search._tell_population(row, np.asarray([score]), sequential=True)
+            else:
+                scores[i], told[i] = score, True
+            if search._best_f is not best_before:
+                break
+        if told.any():
+            search._tell_population(population._replace(local=local & told), np.where(told, scores, -np.inf),
+                                    sequential=True)
+        return consumed
+
+    def step_one(self, evaluate, kind, encoded: Encoded, values, fingerprint, temperature) -> float | None:
+        """Evaluate one candidate (or skip it as a duplicate: None); return its internal score."""
+        search, budget = self.search, self.budget
+        self._last_key = cache_key(fingerprint, encoded.objects, encoded.overrides)
+        candidate = apply_overrides(search._space.to_python(values, encoded.objects), encoded.overrides)
+        info = ParamInfo(kind, time.time(), temperature=temperature, step=search._steps_done)
+        budget.step += 1
+        search._steps_done += 1
+        if self.is_duplicate(self._last_key):
+            self.duplicate(candidate, info)
+            return None
+        self.heat = 1.0
+        self.callbacks.on_evaluate_start(candidate, info)
+        outcome = evaluate(candidate)
+        budget.record_seconds(outcome.seconds)
+        return self.record(candidate, encoded, outcome, info, values)
 
     # ---- the generational loop (JAX objectives) -------------------------------------------------------
     def generational(self, evaluate, size: int) -> None:
@@ -192,7 +245,7 @@ class Run:
         """Propose a population: queued guesses first, duplicates re-drawn hotter, then skipped."""
         search = self.search
         progress, explore = self.budget.progress(size), self.budget.explore(size)
-        population, values, fingerprints = search._propose(size, progress, 1.0, explore, search._generations_done)
+        population, values, fingerprints = search._propose(size, progress, 1.0, explore, search._steps_done)
         population, values, fingerprints = search._inject_queue(population, values, fingerprints)
         n_queued = search._injected
         rows = self._rows(population, values, fingerprints, n_queued)
@@ -201,7 +254,7 @@ class Run:
             if not duplicated:
                 break
             heat = DUPLICATE_HEAT ** retry
-            hot = search._propose(size, progress, heat, explore, search._generations_done, retry)
+            hot = search._propose(size, progress, heat, explore, search._steps_done, retry)
             population, values, fingerprints = search._replace_rows(duplicated, (population, values, fingerprints), hot)
             rows = self._rows(population, values, fingerprints, n_queued)
         return population, values, rows

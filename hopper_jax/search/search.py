@@ -127,9 +127,11 @@ class Search:
             self._jitted[key] = jax.jit(getattr(self, f"_{name}_fn"))
         return self._jitted[key]
 
-    def _propose_fn(self, base_key, counter, retry, state, progress, heat, explore):
-        key = jax.random.fold_in(jax.random.fold_in(base_key, counter), retry)
-        population = self._algo.ask(key, state, progress, heat, explore)
+    def _propose_fn(self, base_key, first_step, retry, state, progress, heat, explore, failures):
+        """Row i uses the key of global step first_step + i, so candidates do not depend on batching."""
+        steps = first_step + jnp.arange(progress.shape[0])
+        keys = jax.vmap(lambda step: jax.random.fold_in(jax.random.fold_in(base_key, step), retry))(steps)
+        population = self._algo.ask(keys, state, progress, heat, explore, failures)
         if not population.encoded:  # only Python-side parameters (or none): nothing to decode on device
             return population, (), jnp.zeros((progress.shape[0], 2), jnp.uint32)
         values, fingerprints = self._decode_fn(population.encoded)
@@ -148,11 +150,16 @@ class Search:
     def _tell_fn(self, state, population, scores):
         return self._algo.tell(state, population, scores)
 
-    def _propose(self, size, progress, heat, explore, counter, retry=0):
+    def _tell_sequential_fn(self, state, population, scores):
+        return self._algo.tell(state, population, scores, sequential=True)
+
+    def _propose(self, size, progress, heat, explore, first_step, retry=0, failures=None):
         """(population, values, fingerprints) on the device; host inputs go in as numpy, unconverted."""
+        failures = np.zeros(size, np.float32) if failures is None else failures
         return self._function("propose", size)(
-            self._key, counter, retry, self._state, np.asarray(progress, np.float32), np.float32(heat),
-            np.asarray(explore, bool))
+            self._key, first_step, retry, self._state, np.asarray(progress, np.float32),
+            np.broadcast_to(np.asarray(heat, np.float32), (size,)),
+            np.asarray(explore, bool), np.asarray(failures, np.float32))
 
     def _decode_rows(self, encoded: tuple) -> tuple:
         if not encoded:
@@ -164,24 +171,32 @@ class Search:
         return Population(tuple(np.asarray(z)[None] for z in encoded), np.zeros(1, bool),
                           np.zeros((1, self._space.size), np.int8), np.zeros(1, np.float32))
 
-    def _proposed_row(self, progress, heat, explore):
-        """The next phase-1/phase-2 candidate: (population of 1, Encoded, values, fingerprint, local, T)."""
-        population, values, fingerprints = self._propose(1, progress, heat, explore, self._steps_done)
-        values, fingerprints, local, temperature = jax.device_get(
-            (values, fingerprints, population.local, population.temperature))
-        row_values, local, temperature = tuple(v[0] for v in values), bool(local[0]), float(temperature[0])
-        if not self._space.host_driven:
-            return population, Encoded((), {}), row_values, fingerprints[0], local, temperature
+    def _proposed_block(self, size: int, progress, heat: float, explore):
+        """`size` speculative candidates for the next steps; each row assumes every local row before it failed.
+
+        Returns the device population and host (values, fingerprints, local, temperature, actions).
+        """
+        local = ~np.asarray(explore, bool)
+        failures = (np.cumsum(local) - local).astype(np.float32)  # local rows told before each row
+        heat = np.where(np.arange(size) == 0, heat, 1.0)  # the heat of a duplicate lasts one evaluation
+        population, values, fingerprints = self._propose(size, progress, heat, explore, self._steps_done,
+                                                         failures=failures)
+        host = jax.device_get((values, fingerprints, population.local, population.temperature, population.actions))
+        return population, host
+
+    def _host_driven_row(self, population: Population, host, i: int):
+        """Row i with Python-side parameters applied: (one-row population, Encoded, values, fingerprint)."""
+        _, _, local, temperature, actions = host
         best_values = {leaf: python_value(self._space.leaves[leaf].param, v)
                        for leaf, v in zip(self._space.array_leaves, self._best_values)}
-        actions = np.asarray(population.actions[0])
-        objects, hooked = host_parameters(self._space, actions, temperature, self._best_encoded, best_values)
-        z = [np.asarray(a[0]) for a in population.encoded]
+        objects, hooked = host_parameters(self._space, actions[i], float(temperature[i]), self._best_encoded,
+                                          best_values)
+        z = [np.asarray(a[i]) for a in population.encoded]
         for index, value in hooked.items():
             z[self._space.array_leaves.index(index)] = self._space.project_leaf(index, value)
-        row = self._row_population(tuple(z))._replace(local=np.asarray([local]))
+        row = self._row_population(tuple(z))._replace(local=np.asarray([local[i]]))
         values, fingerprints = jax.device_get(self._decode_rows(row.encoded))
-        return row, Encoded((), objects), tuple(v[0] for v in values), fingerprints[0], local, temperature
+        return row, Encoded((), objects), tuple(v[0] for v in values), fingerprints[0]
 
     def _queued_row(self, encoded: Encoded):
         """A queued guess: (population of 1, Encoded, values, fingerprint)."""
@@ -189,9 +204,9 @@ class Search:
         values, fingerprints = jax.device_get(self._decode_rows(population.encoded))
         return population, encoded, tuple(v[0] for v in values), fingerprints[0]
 
-    def _tell_population(self, population: Population, scores: np.ndarray) -> None:
-        size = scores.shape[0]
-        self._state = self._function("tell", size)(self._state, population, np.asarray(scores, np.float32))
+    def _tell_population(self, population: Population, scores: np.ndarray, sequential: bool = False) -> None:
+        name = "tell_sequential" if sequential else "tell"
+        self._state = self._function(name, scores.shape[0])(self._state, population, np.asarray(scores, np.float32))
 
     def _inject_queue(self, population: Population, values, fingerprints):
         """Put queued guesses (the initial guess first) into the first rows of a JAX-mode population."""
@@ -273,7 +288,8 @@ class Search:
             evaluate = PythonEvaluator(objective, kwargs)
         else:
             evaluate = BatchedEvaluator(objective, self._space, mode, kwargs)
-            population, values, _ = self._propose(size, budget.progress(size), 1.0, budget.explore(size), 0)
+            population, values, _ = self._propose(size, budget.progress(size), 1.0, budget.explore(size),
+                                                  self._steps_done)
             evaluate.check(values)
         previous_handler = run.install_interrupt_handler()
         if not quiet:

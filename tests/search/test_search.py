@@ -247,3 +247,26 @@ def test_custom_parameter_and_hooks():
     assert all(sorted(c["perm"]) == [0, 1, 2, 3, 4] for c in search.history.candidates)
     assert all(0 <= c["k"] <= 100 for c in search.history.candidates)
     assert search.best["k"] == 100
+
+
+@pytest.mark.parametrize("blocks", [(4, 32)])
+def test_speculative_blocks_do_not_change_the_candidates(monkeypatch, blocks):
+    """The sequential loop proposes several candidates per device call; the sequence must not depend on it."""
+    from hopper_jax.search import run as run_module
+
+    histories = []
+    for size in blocks:
+        monkeypatch.setattr(run_module, "block_size", lambda elements, size=size: size)
+        search = hj.Search(x=hj.float(-1, 1, shape=(5,)), n=hj.int(0, 10))
+        search.run(lambda p: -float(np.sum((p["x"] - 0.3) ** 2)) - abs(p["n"] - 7), "max", steps=120, seed=5,
+                   quiet=True)
+        histories.append([(tuple(c["x"]), c["n"]) for c in search.history.candidates])
+    assert histories[0] == histories[1]
+    assert len(histories[0]) >= 90
+
+
+def test_block_size_shrinks_for_large_arrays():
+    from hopper_jax.search.run import block_size
+
+    assert block_size(10) == 32 and block_size(1000) == 32
+    assert block_size(100_000) == 8 and block_size(10**6) == 4 and block_size(10**7) == 4
