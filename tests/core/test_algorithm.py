@@ -1,0 +1,324 @@
+"""Tests for hopper_jax.core.algorithm: the jittable init / ask / tell."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import hopper_jax as hj
+from hopper_jax.core.algorithm import KEEP, LOG_STEP_RANGE, MUTATE, RESAMPLE, temperature_schedule
+from hopper_jax.space.compile import Space
+from hopper_jax.space.encodings import mutation_cap
+
+# ---------------------------------------------------------------------------------------------------------------
+# the issue's requirement: many generations of ask -> evaluate -> tell inside one jitted lax.scan
+
+SPHERE_SPACE = Space({"x": hj.float(-5, 5, shape=(20,))})
+SPHERE_ALGO = hj.hopper(SPHERE_SPACE)
+SHIFT = jnp.linspace(-3.0, 3.0, 20)
+GENERATIONS, POPULATION = 200, 16
+
+
+def sphere(x):
+    return jnp.sum((x - SHIFT) ** 2)
+
+
+@jax.jit
+def run_sphere(key):
+    algo = SPHERE_ALGO
+
+    def generation(state, inputs):
+        key, progress = inputs
+        population = algo.ask(key, state, jnp.full((POPULATION,), progress))
+        (x,) = algo.decode(population)
+        state = algo.tell(state, population, -jax.vmap(sphere)(x))
+        return state, state.best_score
+
+    keys = jax.random.split(key, GENERATIONS)
+    progress = jnp.arange(GENERATIONS, dtype=jnp.float32) / GENERATIONS
+    return jax.lax.scan(generation, algo.init(), (keys, progress))
+
+
+def test_scan_of_ask_evaluate_tell_minimises_a_shifted_sphere():
+    state, best_scores = run_sphere(jax.random.key(0))
+    best_scores = np.asarray(best_scores)
+    initial_loss = float(sphere(jnp.zeros(20)))  # the initial guess is the middle of the box
+    assert initial_loss > 60
+    final_loss = -float(state.best_score)
+    assert final_loss < 1e-3 * initial_loss, final_loss
+    assert np.all(np.diff(best_scores) >= 0)  # elitist: the best never gets worse
+    assert int(state.count) == GENERATIONS * POPULATION
+    # the state's best is the candidate that scored best_score
+    (best_x,) = SPHERE_SPACE.decode(state.best)
+    assert float(sphere(best_x)) == pytest.approx(final_loss, rel=1e-5, abs=1e-9)
+    assert np.all(np.abs(np.asarray(best_x)) <= 5)
+    # phase 2 does the work: the best after the seeding quarter is far from the final one
+    assert -best_scores[GENERATIONS // 4 - 1] > 100 * final_loss
+
+
+def test_scan_is_reproducible_with_the_same_key():
+    a, _ = run_sphere(jax.random.key(1))
+    b, _ = run_sphere(jax.random.key(1))
+    np.testing.assert_array_equal(np.asarray(a.best[0]), np.asarray(b.best[0]))
+    assert float(a.best_score) == float(b.best_score)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# a space of 10 scalar floats; temperature T = 1 - progress, so each row can have its own temperature.
+# Every call uses P rows and the same argument structure, so `ask` and `tell` compile once per explore form.
+
+TEN = Space({f"p{i}": hj.float(0, 1) for i in range(10)})
+TEN_ALGO = hj.hopper(TEN, seeding_fraction=0.25, start_temperature=1.0, end_temperature=0.0)
+P = 20
+_ask = jax.jit(TEN_ALGO.ask)
+tell = jax.jit(TEN_ALGO.tell)
+
+
+def ask(key, state, progress, heat=1.0, explore=None):
+    progress = jnp.asarray(np.resize(np.asarray(progress, np.float32), P))
+    if explore is None:
+        return _ask(key, state, progress, heat)
+    return _ask(key, state, progress, heat, jnp.asarray(np.resize(np.asarray(explore, bool), P)))
+
+
+def scores(values):
+    return jnp.asarray(np.resize(np.asarray(values, np.float32), P))
+
+
+def state_with(score: float, log_step: float = 0.0):
+    state = TEN_ALGO.init()
+    return state._replace(best_score=jnp.float32(score), log_step=jnp.float32(log_step))
+
+
+def stacked(population):
+    return np.stack([np.asarray(z) for z in population.encoded], axis=1)  # (P, 10)
+
+
+def best_of(state):
+    return np.stack([np.asarray(z) for z in state.best])
+
+
+def test_init_state():
+    state = TEN_ALGO.init()
+    assert float(state.best_score) == -np.inf
+    assert float(state.log_step) == 0.0 and int(state.count) == 0
+    np.testing.assert_array_equal(best_of(state), np.full(10, 0.5, np.float32))
+
+
+def test_population_layout():
+    population = ask(jax.random.key(0), TEN_ALGO.init(), [0.5])
+    assert len(population.encoded) == 10
+    assert all(z.shape == (P,) for z in population.encoded)
+    assert population.actions.shape == (P, 10) and population.actions.dtype == jnp.int8
+    assert population.local.shape == (P,) and population.temperature.shape == (P,)
+    (decoded,) = [np.stack([np.asarray(v) for v in TEN_ALGO.decode(population)], axis=1)]
+    assert decoded.shape == (P, 10) and np.all((decoded >= 0) & (decoded <= 1))
+
+
+def test_number_of_mutated_parameters_is_max_1_round_t_n():
+    # PyHopper's rule: k = max(1, round(T * n_params)), round half to even
+    temperatures = [1.0, 0.81, 0.75, 0.5, 0.37, 0.25, 0.2, 0.12, 0.04, 0.0]
+    t = np.repeat(np.asarray(temperatures, np.float32), P // len(temperatures))
+    explore = np.zeros(P, bool)  # every row is a phase-2 row, even T = 1 (progress 0)
+    population = ask(jax.random.key(3), TEN_ALGO.init(), 1.0 - t, 1.0, explore)
+    temperature = np.asarray(population.temperature)
+    np.testing.assert_allclose(temperature, t, atol=1e-6)
+    actions = np.asarray(population.actions)
+    assert set(np.unique(actions).tolist()) <= {KEEP, MUTATE}
+    mutated = np.sum(actions == MUTATE, axis=1)
+    expected = np.maximum(1, np.round(temperature.astype(np.float64) * 10)).astype(int)
+    np.testing.assert_array_equal(mutated, expected)
+    by_t = dict(zip(temperatures, mutated[::P // len(temperatures)].tolist()))
+    assert by_t[1.0] == 10 and by_t[0.75] == 8 and by_t[0.5] == 5 and by_t[0.25] == 2
+    assert by_t[0.2] == 2 and by_t[0.04] == 1 and by_t[0.0] == 1
+    # KEEP parameters are the best's values, MUTATE ones moved (T > 0 gives a non-zero step)
+    values = stacked(population)
+    assert np.all(values[actions == KEEP] == 0.5)
+    moving = (actions == MUTATE) & (temperature[:, None] > 0)
+    assert np.all(values[moving] != 0.5)
+
+
+def test_mutation_masks_are_random_subsets():
+    population = ask(jax.random.key(11), TEN_ALGO.init(), [0.5])  # T = 0.5: 5 of 10 per row
+    actions = np.asarray(population.actions)
+    assert np.all(np.sum(actions == MUTATE, axis=1) == 5)
+    assert len({tuple(row) for row in actions}) > P // 2
+    assert np.all(np.sum(actions == MUTATE, axis=0) > 0)  # every parameter gets picked somewhere
+
+
+def test_phase_selection_by_progress_and_seeding_fraction():
+    progress = [0.0, 0.1, 0.2499, 0.25, 0.5, 0.9]
+    population = ask(jax.random.key(0), TEN_ALGO.init(), progress)
+    local = np.asarray(population.local)
+    assert local[:6].tolist() == [False, False, False, True, True, True]
+    actions = np.asarray(population.actions)
+    assert np.all(actions[~local] == RESAMPLE)
+    assert np.all(actions[local] != RESAMPLE)
+    values = stacked(population)
+    assert np.all(values[~local] != 0.5)  # fresh samples
+    assert np.all(np.sum(values[local] != 0.5, axis=1) >= 1)
+
+
+def test_phase_selection_by_explore_overrides_progress():
+    progress = [0.0, 0.0, 0.9, 0.9]
+    explore = [True, False, True, False]
+    population = ask(jax.random.key(1), TEN_ALGO.init(), progress, 1.0, explore)
+    assert np.asarray(population.local)[:4].tolist() == [False, True, False, True]
+    actions = np.asarray(population.actions)
+    assert np.all(actions[[0, 2]] == RESAMPLE) and np.all(actions[[1, 3]] != RESAMPLE)
+
+
+def test_all_seeding_and_all_local_populations():
+    seeding = ask(jax.random.key(2), TEN_ALGO.init(), [0.0])
+    assert not np.any(np.asarray(seeding.local))
+    local = ask(jax.random.key(2), TEN_ALGO.init(), [1.0])
+    assert np.all(np.asarray(local.local))
+    # with T = 0 (progress 1) exactly one parameter is selected and the step is zero
+    assert np.all(np.sum(np.asarray(local.actions) == MUTATE, axis=1) == 1)
+    np.testing.assert_array_equal(stacked(local), np.full((P, 10), 0.5, np.float32))
+
+
+def test_ask_is_deterministic_in_the_key():
+    state = TEN_ALGO.init()
+    progress = [0.0, 0.1, 0.5, 0.9]
+    a = ask(jax.random.key(7), state, progress)
+    b = ask(jax.random.key(7), state, progress)
+    c = ask(jax.random.key(8), state, progress)
+    np.testing.assert_array_equal(stacked(a), stacked(b))
+    np.testing.assert_array_equal(np.asarray(a.actions), np.asarray(b.actions))
+    assert not np.array_equal(stacked(a), stacked(c))
+    assert np.all(np.any(stacked(a) != stacked(c), axis=1))  # every row differs
+
+
+def test_ask_rows_are_independent():
+    values = stacked(ask(jax.random.key(4), TEN_ALGO.init(), [0.0]))
+    assert len({tuple(row) for row in values}) == P
+
+
+def test_temperature_follows_schedule_and_heat():
+    progress = [0.3, 0.5, 0.8, 1.0]
+    population = ask(jax.random.key(0), TEN_ALGO.init(), progress)
+    np.testing.assert_allclose(np.asarray(population.temperature)[:4], [0.7, 0.5, 0.2, 0.0], atol=1e-6)
+    hot = ask(jax.random.key(0), TEN_ALGO.init(), progress, 2.0)
+    np.testing.assert_allclose(np.asarray(hot.temperature)[:4], [1.0, 1.0, 0.4, 0.0], atol=1e-6)
+
+
+def test_temperature_schedule_clipping():
+    schedule = temperature_schedule(3, -1)
+    progress = jnp.linspace(-1.0, 2.0, 61)
+    values = np.asarray(schedule(progress))
+    assert np.all((values >= 0) & (values <= 1))
+    np.testing.assert_allclose(np.asarray(schedule(jnp.asarray([0.0, 0.25, 0.5, 0.625, 0.75, 1.0]))),
+                               [1, 1, 1, 0.5, 0, 0], atol=1e-6)
+    default = temperature_schedule(1.0, 0.2)
+    np.testing.assert_allclose(np.asarray(default(jnp.asarray([0.0, 0.25, 1.0, 1.5, -1.0]))),
+                               [1.0, 0.8, 0.2, 0.2, 1.0], atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# tell
+
+
+def test_tell_keeps_the_strict_best_and_ignores_nan():
+    state = TEN_ALGO.init()
+    population = ask(jax.random.key(5), state, [0.0])
+    rows = stacked(population)
+    state = tell(state, population, scores([1.0, 3.0, 2.0, np.nan]))
+    assert float(state.best_score) == 3.0
+    np.testing.assert_array_equal(best_of(state), rows[1])
+    assert int(state.count) == P
+
+    other = ask(jax.random.key(6), state, [0.0])
+    same = tell(state, other, scores([3.0, 3.0, np.nan, 2.0]))  # ties do not replace the best
+    assert float(same.best_score) == 3.0
+    np.testing.assert_array_equal(best_of(same), rows[1])
+    assert int(same.count) == 2 * P
+
+    nan = tell(state, other, scores([np.nan]))
+    assert float(nan.best_score) == 3.0
+    np.testing.assert_array_equal(best_of(nan), rows[1])
+
+    better = tell(state, other, scores([np.nan, 2.0, 3.5, 3.25]))
+    assert float(better.best_score) == 3.5
+    np.testing.assert_array_equal(best_of(better), stacked(other)[2])
+
+
+def test_tell_all_nan_from_init_keeps_the_initial_guess():
+    state = TEN_ALGO.init()
+    population = ask(jax.random.key(5), state, [0.0])
+    after = tell(state, population, scores([np.nan]))
+    assert float(after.best_score) == -np.inf
+    np.testing.assert_array_equal(best_of(after), np.full(10, 0.5, np.float32))
+    assert int(after.count) == P
+
+
+def test_tell_nan_is_never_the_winner_even_first():
+    state = TEN_ALGO.init()
+    population = ask(jax.random.key(9), state, [0.0])
+    values = np.full(P, -100.0, np.float32)
+    values[:3] = [np.nan, -5.0, -7.0]
+    after = tell(state, population, jnp.asarray(values))
+    assert float(after.best_score) == -5.0
+    np.testing.assert_array_equal(best_of(after), stacked(population)[1])
+
+
+def test_log_step_shrinks_after_failures_and_grows_after_successes():
+    state = state_with(0.0)
+    population = ask(jax.random.key(0), state, [0.5])  # phase-2 rows
+    assert np.all(np.asarray(population.local))
+    failed = tell(state, population, scores([-1.0]))
+    assert float(failed.log_step) < 0.0
+    succeeded = tell(state, population, scores([1.0]))
+    assert float(succeeded.log_step) > 0.0
+    # at the target success rate (1/5) the step stays put
+    at_target = tell(state, population, scores([1.0, -1.0, -1.0, -1.0, -1.0]))
+    assert float(at_target.log_step) == pytest.approx(0.0, abs=1e-6)
+    # repeated failures keep shrinking the step, down to the floor of the range
+    for _ in range(100):
+        failed = tell(failed, population, scores([-1.0]))
+    assert float(failed.log_step) == pytest.approx(LOG_STEP_RANGE[0])
+    for _ in range(100):
+        succeeded = tell(succeeded._replace(best_score=jnp.float32(0.0)), population, scores([1.0]))
+    assert float(succeeded.log_step) == pytest.approx(LOG_STEP_RANGE[1])
+
+
+def test_log_step_ignores_phase_1_rows():
+    state = state_with(0.0, log_step=-1.0)
+    population = ask(jax.random.key(0), state, [0.0])  # seeding rows
+    assert float(tell(state, population, scores([-1.0])).log_step) == -1.0
+    assert float(tell(state, population, scores([1.0])).log_step) == -1.0
+
+
+def test_smaller_log_step_gives_smaller_moves():
+    wide = stacked(ask(jax.random.key(0), state_with(0.0, 0.0), [0.5]))
+    narrow = stacked(ask(jax.random.key(0), state_with(0.0, -6.0), [0.5]))
+    assert np.abs(narrow - 0.5).max() < 0.05 * np.abs(wide - 0.5).max()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# a large array parameter and a conditional choice through ask
+
+
+def test_ask_on_a_large_array_moves_few_elements_at_low_temperature():
+    space = Space({"x": hj.float(-1, 1, shape=(10_000,))})
+    algo = hj.hopper(space, start_temperature=0.01, end_temperature=0.01)
+    population = jax.jit(algo.ask)(jax.random.key(0), algo.init(), jnp.full((8,), 0.5))
+    (x,) = population.encoded
+    changed = np.sum(np.asarray(x) != 0.5, axis=1)
+    assert np.all(changed >= 1) and np.all(changed <= round(0.01 * mutation_cap(10_000))), changed
+    (values,) = algo.decode(population)
+    assert np.all(np.abs(np.asarray(values)) <= 1)
+
+
+def test_ask_resamples_the_subtree_of_a_choice_that_switches_on():
+    space = Space({"opt": hj.choice("sgd", {"name": "adam", "b1": hj.float(0, 1)}), "lr": hj.float(0, 1)})
+    algo = hj.hopper(space, start_temperature=0.2, end_temperature=0.2)  # one parameter moves per row
+    population = jax.jit(algo.ask)(jax.random.key(0), algo.init(), jnp.full((256,), 0.5))
+    opt, b1, lr = (np.asarray(z) for z in population.encoded)
+    switched = opt == 1
+    assert 30 < switched.sum() < 200
+    assert np.all(b1[switched] != 0.5)  # fresh sample of the option that became active
+    assert np.all(lr[switched] == 0.5)  # only the choice was selected
+    assert len(np.unique(b1[switched])) == switched.sum()

@@ -1,0 +1,55 @@
+"""Budgets turn steps / runtime / endless into progress and phase membership."""
+
+import numpy as np
+import pytest
+
+from hopper_jax.search.budget import Budget, parse_direction
+
+
+def test_steps_progress_and_phase_one_share():
+    budget = Budget(steps=20)
+    np.testing.assert_allclose(budget.progress(4), [0, 0.05, 0.1, 0.15])
+    assert budget.explore(20).sum() == 5  # int(0.25 * 20) random-seeding steps
+    budget.step = 19
+    assert not budget.done()
+    budget.step = 20
+    assert budget.done() and budget.remaining() == 0
+
+
+def test_seeding_steps_and_seeding_ratio_zero():
+    assert Budget(steps=10, seeding_steps=3).explore(10).tolist() == [True] * 3 + [False] * 7
+    assert not Budget(steps=10, seeding_ratio=0).explore(10).any()
+
+
+def test_runtime_budget_stops_before_overrunning():
+    budget = Budget(runtime="2s")
+    assert budget.runtime == 2
+    budget.elapsed_before = 1.5
+    budget.record_seconds(0.4)
+    assert not budget.done()
+    budget.record_seconds(0.8)  # EMA: 0.6 → 1.5 + 0.6 >= 2
+    assert budget.done()
+
+
+def test_endless_mode_is_seeded():
+    a, b = Budget(endless=True, seed=1), Budget(endless=True, seed=1)
+    np.testing.assert_array_equal(a.progress(5), b.progress(5))
+    assert not a.done()
+    assert 0 < Budget(endless=True, seed=2).explore(1000).mean() < 0.4
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({}, "exactly one budget"), ({"steps": 3, "runtime": 2}, "exactly one budget"),
+    ({"steps": 0}, "positive int"), ({"steps": 2.5}, "positive int"), ({"steps": True}, "positive int"),
+    ({"steps": 4, "seeding_steps": 1, "seeding_runtime": 2}, "at most one"),
+    ({"steps": 4, "seeding_ratio": 1.5}, r"\[0, 1\]"), ({"steps": 4, "seeding_ratio": None}, r"\[0, 1\]"),
+])
+def test_invalid_budgets_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Budget(**kwargs)
+
+
+def test_directions():
+    assert parse_direction("maximise") == "max" and parse_direction("MIN") == "min"
+    with pytest.raises(ValueError, match="'max'"):
+        parse_direction("largest")
