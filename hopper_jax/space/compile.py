@@ -221,14 +221,18 @@ class Space:
 def python_value(param: d.Parameter, value: np.ndarray) -> Any:
     """One decoded numeric value as the user declared it: scalar or array, the option object itself."""
     if isinstance(param, d.ChoiceParameter):
-        return param.options[int(value)]
+        table = _numeric_table(param)
+        index = int(value) if table is None else int(np.flatnonzero(table == value)[0])
+        return param.options[index]
     if isinstance(param, d.IntParameter):
         return int(value) if param.shape == () else np.asarray(value, np.int64)
     if param.shape != ():
         return np.asarray(value)
     if param.precision is not None:
-        return float(d.round_to_grid(float(value), param.precision, param.log))
-    return float(str(np.float32(value)))  # the shortest decimal that is this float32
+        out = float(d.round_to_grid(float(value), param.precision, param.log))
+    else:
+        out = float(str(np.float32(value)))  # the shortest decimal that is this float32
+    return out if param.lb is None else min(max(out, float(param.lb)), float(param.ub))
 
 
 def option_index(param: d.ChoiceParameter, value: Any, path: Path) -> int:

@@ -17,7 +17,7 @@ import numpy as np
 Shape = tuple[builtins.int, ...]
 
 #: Bounds of an integer declared without bounds (int32 keeps inside jit; see docs).
-DEFAULT_INT_BOUNDS = (-(2**30), 2**30)
+DEFAULT_INT_BOUNDS = (-(2**30) + 1, 2**30 - 1)
 _INT32 = np.iinfo(np.int32)
 _NO_INIT = object()
 
@@ -182,8 +182,9 @@ def round_to_grid(x: np.ndarray, precision: builtins.int, log: builtins.bool) ->
     if not log:
         return np.round(x, precision)
     exponent = np.floor(np.log10(np.abs(np.where(x == 0, 1.0, x))))
-    quantum = 10.0 ** (exponent - precision + 1)
-    return np.round(x / quantum) * quantum
+    digits = precision - 1 - exponent  # decimals to keep
+    scale = 10.0 ** np.abs(digits)
+    return np.where(digits >= 0, np.round(x * scale) / scale, np.round(x / scale) * scale)
 
 
 def grid_limits(lb: np.ndarray, ub: np.ndarray, precision: builtins.int, log: builtins.bool):
@@ -191,8 +192,8 @@ def grid_limits(lb: np.ndarray, ub: np.ndarray, precision: builtins.int, log: bu
     lo, hi = round_to_grid(lb, precision, log), round_to_grid(ub, precision, log)
     step_lo = _grid_step(lo, precision, log)
     step_hi = _grid_step(hi, precision, log)
-    lo = np.where(lo < lb * (1 - 1e-12), round_to_grid(lo + step_lo, precision, log), lo)
-    hi = np.where(hi > ub * (1 + 1e-12) if log else hi > ub, round_to_grid(hi - step_hi, precision, log), hi)
+    lo = np.where(lo < lb, round_to_grid(lo + step_lo, precision, log), lo)
+    hi = np.where(hi > ub, round_to_grid(hi - step_hi, precision, log), hi)
     return lo, hi
 
 
@@ -259,6 +260,8 @@ class IntParameter(Parameter, _HookMixin):
             if np.any(levels < 1):
                 raise ValueError(f"int({self.lb.tolist()}, {self.ub.tolist()}, multiple_of={m}): no multiple "
                                  f"of {m} lies inside the bounds; widen them.")
+            if np.any(levels > _INT32.max):
+                raise ValueError("int(): too many values for an int32 level index; narrow the bounds")
             return first, m, levels
         p = self.power_of
         if np.any(self.lb < 1):

@@ -39,7 +39,7 @@ def mutation_cap(size: int) -> int:
 def reflect_unit(z: jax.Array) -> jax.Array:
     """Fold any real into [0, 1] by reflection at the walls (a triangle wave of period 2)."""
     z = jnp.mod(z, 2.0)
-    return jnp.where(z > 1.0, 2.0 - z, z)
+    return jnp.clip(jnp.where(z > 1.0, 2.0 - z, z), 0.0, 1.0)  # the clip catches denormal rounding
 
 
 class Draws:
@@ -225,7 +225,9 @@ class Discrete(Encoding):
         room_up, room_down = top - k, k
         new_up = jnp.where(size <= room_up, k + size, top - (size - room_up))
         new_down = jnp.where(size <= room_down, k - size, size - room_down)
-        return jnp.clip(jnp.where(up, new_up, new_down), 0, top)
+        new = jnp.clip(jnp.where(up, new_up, new_down), 0, top)
+        # a reflection can bring a move back to its start: then step one level inwards instead
+        return jnp.where((new == k) & (top > 0), jnp.where(k < top, k + 1, k - 1), new)
 
     def decode(self, k):
         if self.table is not None:

@@ -29,7 +29,8 @@ def _bits(value: jax.Array) -> jax.Array:
     if value.dtype == jnp.bool_:
         return value.astype(jnp.uint32)
     if jnp.issubdtype(value.dtype, jnp.floating):
-        value = value.astype(jnp.float32) + jnp.float32(0.0)  # -0.0 → 0.0
+        value = value.astype(jnp.float32)
+        value = jnp.where(value == 0, jnp.float32(0.0), value)  # -0.0 → 0.0
         return jax.lax.bitcast_convert_type(value, jnp.uint32)
     return jax.lax.bitcast_convert_type(value.astype(jnp.int32), jnp.uint32)
 

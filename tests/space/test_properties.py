@@ -11,7 +11,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-from hypothesis import HealthCheck, Phase, assume, given, settings
+from hypothesis import HealthCheck, Phase, assume, example, given, settings
 from hypothesis import strategies as st
 
 import hopper_jax as hj
@@ -31,8 +31,9 @@ def describe(param) -> str:
     if isinstance(param, d.ChoiceParameter):
         return f"choice({list(param.options)!r}, ordinal={param.is_ordinal}, init_index={param.init_index})"
     if isinstance(param, d.IntParameter):
+        init = None if param.init is None else param.init.tolist()
         return (f"int({param.lb.tolist()!r}, {param.ub.tolist()!r}, multiple_of={param.multiple_of}, "
-                f"power_of={param.power_of}, shape={param.shape}, init={getattr(param.init, 'tolist', lambda: None)()})")
+                f"power_of={param.power_of}, shape={param.shape}, init={init!r})")
     lb = None if param.lb is None else param.lb.tolist()
     ub = None if param.ub is None else param.ub.tolist()
     init = None if param.init is None else param.init.tolist()
@@ -64,32 +65,32 @@ def declare(factory, *args, **kwargs):
 
 
 @st.composite
-def linear_floats(draw):
+def linear_floats(draw, shapes=SHAPES):
     lb, ub = draw(decimal_numbers(-100, 100)), draw(decimal_numbers(-100, 100))
     precision = draw(st.one_of(st.none(), st.integers(0, 3)))
-    return declare(hj.float, lb, ub, precision=precision, shape=draw(SHAPES))
+    return declare(hj.float, lb, ub, precision=precision, shape=draw(shapes))
 
 
 @st.composite
-def log_floats(draw):
+def log_floats(draw, shapes=SHAPES):
     def positive():
         mantissa = draw(st.one_of(st.sampled_from([1.0, 2.0, 2.5, 5.0]), st.floats(1.0, 9.99)))
         return mantissa * 10.0 ** draw(st.integers(-6, 3))
 
     lb, ub = positive(), positive()
     precision = draw(st.one_of(st.none(), st.integers(1, 3)))
-    return declare(hj.float, lb, ub, log=True, precision=precision, shape=draw(SHAPES))
+    return declare(hj.float, lb, ub, log=True, precision=precision, shape=draw(shapes))
 
 
 @st.composite
-def ints(draw):
+def ints(draw, shapes=SHAPES):
     power_of = draw(st.sampled_from([None, None, 2, 3]))
     low = 1 if power_of else -1000
     lb, ub = draw(st.integers(low, 1000)), draw(st.integers(low, 1000))
     multiple_of = draw(st.one_of(st.none(), st.integers(1, 12)))
     if power_of and multiple_of:
         multiple_of = power_of ** draw(st.integers(0, 3))
-    return declare(hj.int, lb, ub, multiple_of=multiple_of, power_of=power_of, shape=draw(SHAPES))
+    return declare(hj.int, lb, ub, multiple_of=multiple_of, power_of=power_of, shape=draw(shapes))
 
 
 @st.composite
@@ -109,6 +110,11 @@ def choices(draw):
 
 DECLARATIONS = st.one_of(linear_floats(), log_floats(), ints(), choices(), st.just(hj.float()),
                          st.builds(lambda s: hj.float(shape=s), SHAPES))
+SCALAR = st.just(())
+# scalar declarations only: each new (encoding kind, shape) costs a round of eager compilations, and the
+# dense / sparse array paths of perturb are covered by the ask test below
+SCALAR_DECLARATIONS = st.one_of(linear_floats(SCALAR), log_floats(SCALAR), ints(SCALAR), choices(),
+                                st.just(hj.float()))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -186,6 +192,16 @@ def z_strategy(encoding):
                                                                                          shape)).astype(np.int32))
 
 
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+def float_tolerance(param, value) -> np.ndarray:
+    """How far a float round trip through the float32 unit-box encoding may drift (a few float32 ulps)."""
+    if param.log:
+        return 4 * EPS32 * np.abs(value) * max(abs(np.log(param.lb)).max(), abs(np.log(param.ub)).max(), 1.0)
+    return np.full(np.shape(value), 4 * EPS32 * max(np.abs(param.lb).max(), np.abs(param.ub).max(), 1e-30))
+
+
 def python_values(space: Space, decoded: np.ndarray) -> list:
     return [space.to_python((row,), {})["x"] for row in decoded]
 
@@ -194,7 +210,7 @@ def python_values(space: Space, decoded: np.ndarray) -> list:
 # properties of the encodings
 
 
-@settings(max_examples=150, **SETTINGS)
+@settings(max_examples=120, **SETTINGS)
 @given(data=st.data(), param=DECLARATIONS)
 def test_decode_of_any_encoding_is_in_bounds_and_on_grid(data, param):
     space = Space({"x": param})
@@ -209,7 +225,7 @@ def test_decode_of_any_encoding_is_in_bounds_and_on_grid(data, param):
 
 
 @settings(max_examples=80, **SETTINGS)
-@given(param=DECLARATIONS, seed=st.integers(0, 2**31 - 1),
+@given(param=SCALAR_DECLARATIONS, seed=st.integers(0, 2**31 - 1),
        temperature=st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.0, 1.0)),
        log_step=st.floats(-12.0, 1.0))
 def test_sample_and_perturb_decode_in_bounds_and_on_grid(param, seed, temperature, log_step):
@@ -261,20 +277,20 @@ def float_with_valid_init(draw):
 
 @settings(max_examples=100, **SETTINGS)
 @given(pair=float_with_valid_init())
+@example(pair=(hj.float(-0.5, 0.5, precision=1, init=-0.5), -0.5))  # a negative lower bound on the grid
+@example(pair=(hj.float(-0.113, 0.0, precision=3, init=-0.113, shape=(3,)), -0.113))
+@example(pair=(hj.float(1e-3, 1.0, fmt="0.1g", init=0.3), 0.3))
+@example(pair=(hj.float(-54.2, 0.99999, init=0.99999), 0.99999))
 def test_float_round_trip_returns_the_initial_value(pair):
     param, init = pair
     space = Space({"x": param})
     decoded = np.asarray(space.decode(space.initial_encoding())[0])
     value = space.to_python((decoded,), {})["x"]
     message = (describe(param), value, init)
-    if param.shape != ():
-        np.testing.assert_allclose(value, init, rtol=1e-6, atol=0, err_msg=str(message))
-    elif param.precision is not None and not param.log:
-        assert value == init, message  # a decimal grid value comes back exactly
-    elif param.precision is not None:
-        assert math.isclose(value, init, rel_tol=1e-12), message
-    else:
-        assert math.isclose(value, init, rel_tol=1e-6), message
+    if param.precision is not None and param.shape == ():
+        assert value == init, message  # a grid value comes back as exactly that decimal
+    else:  # float32 inside jit: a few ulps of the range
+        assert np.all(np.abs(np.asarray(value, np.float64) - init) <= float_tolerance(param, init)), message
 
 
 @st.composite
@@ -300,6 +316,8 @@ def test_int_round_trip_returns_the_initial_value(pair):
 
 @settings(max_examples=60, **SETTINGS)
 @given(param=choices())
+@example(param=hj.bool(True))
+@example(param=hj.choice(16, 32, 64, init=64))
 def test_choice_round_trip_returns_the_initial_value(param):
     space = Space({"x": param})
     value = space.to_python(tuple(np.asarray(v) for v in space.decode(space.initial_encoding())), {})["x"]
@@ -313,12 +331,17 @@ def test_default_initial_value_is_inside_bounds_and_survives_the_round_trip(para
     space = Space({"x": param})
     default = initial_value(param)
     check_raw(param, np.asarray(default, np.float32 if isinstance(param, d.FloatParameter) else np.int64))
-    decoded = np.asarray(space.decode(space.initial_encoding())[0])
-    np.testing.assert_allclose(decoded, np.asarray(default, np.float64), rtol=1e-6, err_msg=describe(param))
+    decoded = np.asarray(space.decode(space.initial_encoding())[0], np.float64)
+    default = np.asarray(default, np.float64)
+    if isinstance(param, d.IntParameter):
+        np.testing.assert_array_equal(decoded, default, err_msg=describe(param))
+    else:
+        assert np.all(np.abs(decoded - default) <= float_tolerance(param, default) + 3 * np.spacing(
+            np.float32(np.abs(default)))), (describe(param), decoded, default)
 
 
 @settings(max_examples=100, **SETTINGS)
-@given(data=st.data(), param=st.one_of(linear_floats(), log_floats()).filter(lambda p: p.shape == ()))
+@given(data=st.data(), param=st.one_of(linear_floats(SCALAR), log_floats(SCALAR)))
 def test_scalar_float_python_values_lie_inside_the_declared_bounds(data, param):
     # the objective gets Python floats; they must respect the float64 bounds the user declared, not only
     # the float32-rounded bounds used inside jit
@@ -330,7 +353,7 @@ def test_scalar_float_python_values_lie_inside_the_declared_bounds(data, param):
 
 
 @settings(max_examples=60, **SETTINGS)
-@given(param=log_floats().filter(lambda p: p.shape == () and p.precision is not None),
+@given(param=log_floats(SCALAR).filter(lambda p: p.precision is not None),
        z=st.floats(0.0, 1.0, width=32))
 def test_log_grid_python_values_are_short_decimals(param, z):
     # fmt="0.1g" promises 1 significant digit: the objective should see 0.3, not 0.30000000000000004
@@ -368,11 +391,21 @@ _ZOO_PARAMS = [ZOO.leaves[i].param for i in ZOO.array_leaves]
 
 @st.composite
 def zoo_states(draw):
+    """A random incumbent: every leaf at a random valid encoding (often at the ends of its range)."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     best = []
     for i in ZOO.array_leaves:
         encoding = ZOO.leaves[i].encoding
-        z = draw(z_strategy(encoding))[0]
-        best.append(jnp.asarray(z))
+        if isinstance(encoding, Continuous):
+            z = rng.choice([0.0, 1.0, 0.5, -1.0], size=encoding.shape, p=[0.2, 0.2, 0.1, 0.5])
+            z = np.where(z < 0, rng.uniform(size=encoding.shape), z)
+        elif isinstance(encoding, Unbounded):
+            z = rng.normal(size=encoding.shape) * 10.0 ** rng.integers(-3, 4)
+        else:
+            top = np.broadcast_to(encoding.levels, encoding.shape) - 1
+            z = np.where(rng.uniform(size=encoding.shape) < 0.3, rng.integers(0, 2, encoding.shape) * top,
+                         np.floor(rng.uniform(size=encoding.shape) * (top + 1)))
+        best.append(jnp.asarray(z, encoding.dtype))
     state = ZOO_ALGO.init()
     return state._replace(best=tuple(best), log_step=jnp.float32(draw(st.floats(-12.0, 1.0))),
                           best_score=jnp.float32(0.0))
