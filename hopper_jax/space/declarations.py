@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from .grids import ceil_log, exact_log, floor_log, grid_limits, round_to_grid
+
 Shape = tuple[builtins.int, ...]
 
 #: Bounds of an integer declared without bounds (int32 keeps inside jit; see docs).
@@ -176,33 +178,6 @@ class FloatParameter(Parameter, _HookMixin):
         return value
 
 
-def round_to_grid(x: np.ndarray, precision: builtins.int, log: builtins.bool) -> np.ndarray:
-    """Round to `precision` decimals (linear) or significant digits (log)."""
-    x = np.asarray(x, dtype=np.float64)
-    if not log:
-        return np.round(x, precision)
-    exponent = np.floor(np.log10(np.abs(np.where(x == 0, 1.0, x))))
-    digits = precision - 1 - exponent  # decimals to keep
-    scale = 10.0 ** np.abs(digits)
-    return np.where(digits >= 0, np.round(x * scale) / scale, np.round(x / scale) * scale)
-
-
-def grid_limits(lb: np.ndarray, ub: np.ndarray, precision: builtins.int, log: builtins.bool):
-    """Smallest and largest grid values inside [lb, ub] (elementwise)."""
-    lo, hi = round_to_grid(lb, precision, log), round_to_grid(ub, precision, log)
-    step_lo = _grid_step(lo, precision, log)
-    step_hi = _grid_step(hi, precision, log)
-    lo = np.where(lo < lb, round_to_grid(lo + step_lo, precision, log), lo)
-    hi = np.where(hi > ub, round_to_grid(hi - step_hi, precision, log), hi)
-    return lo, hi
-
-
-def _grid_step(x: np.ndarray, precision: builtins.int, log: builtins.bool) -> np.ndarray:
-    if not log:
-        return np.full_like(x, 10.0**-precision)
-    return 10.0 ** (np.floor(np.log10(x)) - precision + 1)
-
-
 def _as_int_array(value: Any, arg: str) -> np.ndarray:
     array = np.asarray(value)
     if array.dtype.kind == "f" and np.all(np.isfinite(array)) and np.all(array == np.round(array)):
@@ -268,11 +243,11 @@ class IntParameter(Parameter, _HookMixin):
             raise ValueError(f"int(power_of={p}) needs lb >= 1 (powers are positive), got lb={self.lb.tolist()}")
         min_exponent = 0
         if self.multiple_of is not None:
-            min_exponent = _exact_log(m, p)
+            min_exponent = exact_log(m, p)
             if min_exponent is None:
                 raise ValueError(f"int(power_of={p}, multiple_of={m}): multiple_of must itself be a power of {p}")
-        e_lo = np.vectorize(lambda v: _ceil_log(builtins.int(v), p))(self.lb)
-        e_hi = np.vectorize(lambda v: _floor_log(builtins.int(v), p))(self.ub)
+        e_lo = np.vectorize(lambda v: ceil_log(builtins.int(v), p))(self.lb)
+        e_hi = np.vectorize(lambda v: floor_log(builtins.int(v), p))(self.ub)
         e_lo = np.maximum(e_lo, min_exponent)
         if np.any(e_hi < e_lo):
             raise ValueError(f"int({self.lb.tolist()}, {self.ub.tolist()}, power_of={p}): no power of {p} "
@@ -289,7 +264,7 @@ class IntParameter(Parameter, _HookMixin):
         if self.power_of is None:
             offset = value - self.first
             return np.where(offset % self.step == 0, offset // self.step, -1)
-        exponent = np.vectorize(lambda v: _exact_log(builtins.int(v), self.power_of) if v > 0 else None,
+        exponent = np.vectorize(lambda v: exact_log(builtins.int(v), self.power_of) if v > 0 else None,
                                 otypes=[object])(value)
         exponent = np.where(exponent == None, -1, exponent).astype(np.int64)  # noqa: E711
         return np.where(exponent >= 0, exponent - self.first, -1)
@@ -304,26 +279,6 @@ class IntParameter(Parameter, _HookMixin):
                 + (f" and a power of {self.power_of}" if self.power_of else "")
             )
         return value
-
-
-def _exact_log(value: builtins.int, base: builtins.int) -> builtins.int | None:
-    exponent = 0
-    while value > 1 and value % base == 0:
-        value //= base
-        exponent += 1
-    return exponent if value == 1 else None
-
-
-def _floor_log(value: builtins.int, base: builtins.int) -> builtins.int:
-    exponent = 0
-    while base ** (exponent + 1) <= value:
-        exponent += 1
-    return exponent
-
-
-def _ceil_log(value: builtins.int, base: builtins.int) -> builtins.int:
-    exponent = _floor_log(value, base)
-    return exponent if base**exponent == value else exponent + 1
 
 
 class ChoiceParameter(Parameter, _HookMixin):

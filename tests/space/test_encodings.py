@@ -69,7 +69,10 @@ def test_reflect_unit_maps_any_real_into_unit_interval(values):
 @given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=32))
 def test_reflect_unit_is_identity_on_unit_interval(values):
     z = np.resize(np.asarray(values, np.float32), 32)
-    np.testing.assert_array_equal(np.asarray(reflect_unit(jnp.asarray(z))), z)
+    out = np.asarray(reflect_unit(jnp.asarray(z)))
+    flushed = np.abs(z) < np.finfo(np.float32).tiny  # XLA flushes denormals to zero
+    np.testing.assert_array_equal(out[~flushed], z[~flushed])
+    assert np.all(out[flushed] <= np.finfo(np.float32).tiny)
 
 
 def test_reflect_unit_reflects_at_the_walls():

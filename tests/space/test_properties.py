@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 import hopper_jax as hj
 from hopper_jax.space import declarations as d
 from hopper_jax.space.compile import Space, initial_value
+from hopper_jax.space.grids import exact_log
 from hopper_jax.space.encodings import Continuous, Discrete, Draws, Unbounded
 
 B = 8  # rows per batch
@@ -122,7 +123,7 @@ SCALAR_DECLARATIONS = st.one_of(linear_floats(SCALAR), log_floats(SCALAR), ints(
 
 
 def _exact_power(value: int, base: int) -> bool:
-    return value >= 1 and d._exact_log(int(value), base) is not None
+    return value >= 1 and exact_log(int(value), base) is not None
 
 
 def check_raw(param, raw: np.ndarray) -> None:
