@@ -120,6 +120,31 @@ class Search:
     def _encoded_start(self) -> Encoded:
         return Encoded(tuple(np.asarray(z) for z in self._state.best), dict(self._best_encoded.objects))
 
+    # ---- single draws (PyHopper's sample_solution / mutate_from_best) ---------------------------------
+    def sample_solution(self) -> Any:
+        """One phase-1 candidate (every parameter drawn from its prior), as a dict; nothing is evaluated."""
+        return self._draw(explore=True, temperature=1.0)
+
+    def mutate_from_best(self, temperature: float) -> Any:
+        """One phase-2 candidate: the best perturbed at `temperature` in [0, 1]; nothing is evaluated."""
+        if not 0 <= temperature <= 1:
+            raise ValueError(f"temperature must lie in [0, 1], got {temperature!r}")
+        return self._draw(explore=False, temperature=temperature)
+
+    def _draw(self, explore: bool, temperature: float) -> Any:
+        if not hasattr(self, "_key"):
+            self.seed = secrets.randbits(31) if self.seed is None else self.seed
+            self._key = jax.random.key(self.seed)
+        self._draws = getattr(self, "_draws", 0) + 1
+        heat = temperature / max(self._schedule[0], 1e-9)  # progress 0 → T = start temperature · heat
+        population, values, fingerprints = self._propose(1, [0.0], heat, [explore], self._steps_done,
+                                                         retry=10**6 + self._draws)
+        host = jax.device_get((values, fingerprints, population.local, population.temperature, population.actions))
+        if self._space.host_driven:
+            _, encoded, row_values, _ = self._host_driven_row(population, host, 0)
+            return self._space.to_python(row_values, encoded.objects)
+        return self._space.to_python(tuple(v[0] for v in host[0]), {})
+
     # ---- jitted pieces (compiled once per space and population size) --------------------------------
     def _function(self, name: str, size: int):
         key = (name, size)

@@ -270,3 +270,16 @@ def test_block_size_shrinks_for_large_arrays():
 
     assert block_size(10) == 32 and block_size(1000) == 32
     assert block_size(100_000) == 8 and block_size(10**6) == 4 and block_size(10**7) == 4
+
+
+def test_sample_solution_and_mutate_from_best():
+    search = hj.Search(x=hj.float(0, 1, shape=(10,)), act=hj.choice("relu", "tanh"), c=1)
+    samples = [search.sample_solution() for _ in range(3)]
+    assert all(set(s) == {"x", "act", "c"} and s["c"] == 1 for s in samples)
+    assert not np.array_equal(samples[0]["x"], samples[1]["x"])
+    best_x = search.best["x"]
+    cold = search.mutate_from_best(0.05)
+    changed = np.sum(cold["x"] != best_x) + (cold["act"] != search.best["act"])
+    assert changed == 1  # at a low temperature one parameter, and of an array one element, moves
+    with pytest.raises(ValueError, match="temperature"):
+        search.mutate_from_best(2.0)
