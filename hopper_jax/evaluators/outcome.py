@@ -29,6 +29,8 @@ class Outcome:
 
 def as_value(result: Any) -> tuple[float | None, str | None]:
     """(float value, None) for a finite real scalar, else (None, what is wrong with `result`)."""
+    if type(result) is float:  # the common case, checked first
+        return (result, None) if math.isfinite(result) else (None, "returned NaN" if result != result else f"returned {result}")
     if result is None:
         return None, "returned None (a missing 'return'? to skip a candidate raise hopper_jax.PruneEvaluation)"
     if isinstance(result, bool | np.bool_):

@@ -16,7 +16,7 @@ class CandidateType(enum.IntEnum):
     LOCAL_SAMPLING = 3
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class ParamInfo:
     """Metadata of one candidate: its origin, times (epoch seconds), temperature and outcome."""
 
@@ -73,9 +73,11 @@ class CallbackList:
     def __getattr__(self, hook: str):
         if not hook.startswith("on_"):
             raise AttributeError(hook)
+        methods = [getattr(callback, hook) for callback in self.callbacks]
 
         def fire(*args: Any) -> None:
-            for callback in self.callbacks:
-                getattr(callback, hook)(*args)
+            for method in methods:
+                method(*args)
 
+        setattr(self, hook, fire)  # later lookups find it directly, without __getattr__
         return fire

@@ -142,9 +142,15 @@ def _sample(param: d.Parameter, value: Any) -> Any:
     return param.seeding_fn() if param.seeding_fn is not None else value
 
 
-def cache_key(fingerprint: np.ndarray, objects: dict[int, Any], overrides: dict) -> int:
+def fingerprint_keys(fingerprints: np.ndarray) -> list[int]:
+    """(P, 2) uint32 device fingerprints → P Python ints, in one numpy operation."""
+    fingerprints = np.asarray(fingerprints, np.uint64)
+    return ((fingerprints[:, 0] << np.uint64(32)) | fingerprints[:, 1]).tolist()
+
+
+def cache_key(fingerprint: np.ndarray | int, objects: dict[int, Any], overrides: dict) -> int:
     """Duplicate-cache key: the device fingerprint, extended by a hash of any Python-side values."""
-    key = (int(fingerprint[0]) << 32) | int(fingerprint[1])
+    key = fingerprint if isinstance(fingerprint, int) else (int(fingerprint[0]) << 32) | int(fingerprint[1])
     if objects or overrides:
         try:
             blob = pickle.dumps((sorted(objects.items()), sorted(overrides.items(), key=repr)))

@@ -46,8 +46,10 @@ class History:
         self.finished_at: list[float] = []
         self.records: list[dict] = []  # every evaluation: candidate, f, status, type, temperature, time
 
-    def append(self, candidate: Any, f: float | None, info: ParamInfo, status: str = OK) -> None:
-        candidate = _slim(candidate, self.max_array_size)
+    def append(self, candidate: Any, f: float | None, info: ParamInfo, status: str = OK, slim: bool = True) -> None:
+        """Log one evaluation; `slim=False` skips the large-array check (the caller knows none is large)."""
+        if slim:
+            candidate = _slim(candidate, self.max_array_size)
         finished = (info.finished_at or time.time()) - self.start_time
         self.records.append({"candidate": candidate, "f": f, "status": status, "type": info.type,
                              "temperature": info.temperature, "seconds": finished, "error": info.error})

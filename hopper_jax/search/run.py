@@ -14,13 +14,13 @@ import numpy as np
 from ..core.algorithm import Population
 from ..evaluators.outcome import FAILED, OK, PRUNED, Outcome
 from .callbacks import CallbackList, CandidateType, ParamInfo
-from .candidates import Encoded, apply_overrides, cache_key
+from .candidates import Encoded, apply_overrides, cache_key, fingerprint_keys
 from .report import SummaryRow, format_summary
 
 #: Temperature multiplier after each consecutive duplicate (PyHopper's intent, min(·, 1) after scaling).
 DUPLICATE_HEAT = 1.5
 #: Speculative block size of the sequential loop: candidates proposed per device call (see block_size).
-MIN_BLOCK, MAX_BLOCK = 4, 32
+MIN_BLOCK, MAX_BLOCK = 4, 64
 EMPTY = Encoded((), {})
 #: JAX mode: how often duplicate rows of a generation are re-drawn (hotter) before they are skipped.
 DUPLICATE_RETRIES = 3
@@ -29,7 +29,7 @@ MODE_NAMES = {CandidateType.INIT: "Initial solution", CandidateType.MANUALLY_ADD
 
 
 def block_size(array_elements: int) -> int:
-    """Rows per speculative block: 32 for small candidates, fewer (down to 4) as arrays reach 1e6 elements.
+    """Rows per speculative block: 64 for small candidates, fewer (down to 4) as arrays reach 1e6 elements.
 
     One size per run keeps it to one compilation; large rows get small blocks to stay in cache.
     """
@@ -54,6 +54,9 @@ class Run:
             lambda: {"evaluations": 0, "failed": 0, "pruned": 0, "best_f": None, "seconds": 0.0})
         self.duplicates, self.heat, self.stop_requested = 0, 1.0, False
         self.progress = None
+        space, history = search._space, search._history
+        self._slim = space.host_driven or any(space.leaves[i].encoding.size > history.max_array_size
+                                              for i in space.array_leaves)
 
     # ---- shared bookkeeping ---------------------------------------------------------------------------
     def is_duplicate(self, key: int) -> bool:
@@ -103,7 +106,7 @@ class Run:
 
     def _log(self, candidate: Any, f: float | None, info: ParamInfo, status: str) -> None:
         if self.keep_history:
-            self.search._history.append(candidate, f, info, status)
+            self.search._history.append(candidate, f, info, status, self._slim)
         if self.use_cache:
             self.search._cache[self._last_key] = f
         if self.progress is not None:
@@ -163,19 +166,21 @@ class Run:
         search, budget = self.search, self.budget
         population, host = search._proposed_block(size, budget.progress(size), self.heat, budget.explore(size))
         values, fingerprints, local, temperature, _ = host
+        keys, rows = fingerprint_keys(fingerprints), list(zip(*values))
+        local_flags, temperatures = local.tolist(), temperature.tolist()
         scores, told = np.full(size, -np.inf), np.zeros(size, bool)
         consumed = 0
         for i in range(size):
             if budget.done() or self.stop_requested:
                 break
-            kind = CandidateType.LOCAL_SAMPLING if local[i] else CandidateType.RANDOM_SEEDING
+            kind = CandidateType.LOCAL_SAMPLING if local_flags[i] else CandidateType.RANDOM_SEEDING
             if search._space.host_driven:
                 row, encoded, row_values, fingerprint = search._host_driven_row(population, host, i)
             else:
-                row, encoded, row_values, fingerprint = None, EMPTY, tuple(v[i] for v in values), fingerprints[i]
+                row, encoded, row_values, fingerprint = None, EMPTY, rows[i] if rows else (), keys[i]
             best_before = search._best_f
             consumed += 1
-            score = self.step_one(evaluate, kind, encoded, row_values, fingerprint, float(temperature[i]))
+            score = self.step_one(evaluate, kind, encoded, row_values, fingerprint, temperatures[i])
             if score is None:  # a duplicate: the next candidate is drawn hotter, so the rest is stale
                 break
             if row is not None:  # Python-side parameters: tell this row on its own

@@ -79,6 +79,7 @@ class Space:
         self._leaf_of_node: dict[int, int] = {}
         self._collect(template, (), ())
         self.array_leaves = [i for i, leaf in enumerate(self.leaves) if leaf.encoding is not None]
+        self._python_builder = None
 
     def _collect(self, node: Any, path: Path, conditions: tuple[tuple[int, int], ...]) -> None:
         if isinstance(node, dict):
@@ -185,17 +186,28 @@ class Space:
     # ---- Python side --------------------------------------------------------------------------------
     def to_python(self, values: tuple[np.ndarray, ...], objects: dict[int, Any]) -> Any:
         """The user's dict for one candidate, from decoded numeric values (host numpy) and object leaves."""
-        by_leaf = dict(zip(self.array_leaves, values))
+        if self._python_builder is None:
+            self._python_builder = self._builder(self.template)
+        return self._python_builder(values, objects)
 
-        def leaf_value(index: int, param: d.Parameter) -> Any:
-            if index in objects:
-                return objects[index]
-            value = python_value(param, by_leaf[index])
-            if isinstance(param, d.ChoiceParameter) and contains_parameter(value):
-                return self._build(value, leaf_value)
-            return value
-
-        return self._build(self.template, leaf_value)
+    def _builder(self, node: Any):
+        """A function (values by array position, objects) → the user's value of `node`, built once."""
+        if isinstance(node, dict):
+            parts = [(key, self._builder(value)) for key, value in node.items()]
+            return lambda values, objects: {key: build(values, objects) for key, build in parts}
+        if isinstance(node, list):
+            parts = [self._builder(value) for value in node]
+            return lambda values, objects: [build(values, objects) for build in parts]
+        if not isinstance(node, d.Parameter):
+            return lambda values, objects: node
+        index = self._leaf_of_node[id(node)]
+        if self.leaves[index].encoding is None:
+            return lambda values, objects: objects[index]
+        position = self.array_leaves.index(index)
+        if isinstance(node, d.ChoiceParameter) and any(contains_parameter(o) for o in node.options):
+            options = [self._builder(o) if contains_parameter(o) else (lambda v, o_, o=o: o) for o in node.options]
+            return lambda values, objects: options[int(values[position])](values, objects)
+        return lambda values, objects: python_value(node, values[position])
 
     def jax_tree(self, values: tuple[jax.Array, ...]) -> Any:
         """The candidate as the user's nested dict with arrays at the leaves (inside jit; constants kept).

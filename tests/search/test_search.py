@@ -268,7 +268,7 @@ def test_speculative_blocks_do_not_change_the_candidates(monkeypatch, blocks):
 def test_block_size_shrinks_for_large_arrays():
     from hopper_jax.search.run import block_size
 
-    assert block_size(10) == 32 and block_size(1000) == 32
+    assert block_size(10) == 64 and block_size(1000) == 64 and block_size(20_000) == 32
     assert block_size(100_000) == 8 and block_size(10**6) == 4 and block_size(10**7) == 4
 
 
