@@ -1,0 +1,1 @@
+"""Benchmarks for hopper_jax (quality vs peers, engine overhead)."""
