@@ -25,6 +25,7 @@ class Outcome:
     problem: str | None = None  # why the value is unusable (FAILED without an exception)
     error: BaseException | None = None  # the objective's exception, traceback attached
     seconds: float = 0.0
+    crashed: bool = False  # the worker running it died: always recorded as failed, never raised
 
 
 def as_value(result: Any) -> tuple[float | None, str | None]:

@@ -94,7 +94,7 @@ class Run:
 
     def _fail(self, candidate: Any, outcome: Outcome, info: ParamInfo) -> None:
         info.is_nan, info.error = True, outcome.problem
-        if not self.ignore_nans:
+        if not self.ignore_nans and not outcome.crashed:
             if outcome.error is not None:
                 outcome.error.add_note(f"hopper_jax: raised while evaluating candidate {candidate!r}; "
                                        f"pass ignore_nans=True to record such candidates as failed instead.")
@@ -210,6 +210,64 @@ class Run:
         outcome = evaluate(candidate)
         budget.record_seconds(outcome.seconds)
         return self.record(candidate, encoded, outcome, info, values)
+
+    # ---- the asynchronous loop (a pool of workers) -------------------------------------------------
+    def parallel(self, pool) -> None:
+        """Steady state, as in PyHopper: each freed worker gets a candidate drawn from the best known now.
+
+        First Ctrl+C: nothing new is submitted, running candidates finish, the best is returned. A second
+        Ctrl+C (or any error) terminates the workers; none outlives the run.
+        """
+        search, budget = self.search, self.budget
+        pending: dict[int, tuple] = {}
+        next_ticket = 0
+        while True:
+            while not self.stop_requested and not budget.done() and len(pending) < pool.capacity:
+                if not search._queue and search._space.size == 0:
+                    raise ValueError("There are no parameters to tune: the space holds no hopper_jax parameter "
+                                     "and no guesses are queued. Declare parameters, e.g. Search(x=hj.float(0, 1)).")
+                entry = self.next_candidate(pending)
+                if entry is None:
+                    continue
+                pool.submit(next_ticket, entry[0])
+                pending[next_ticket] = entry
+                next_ticket += 1
+            if not pending:
+                return
+            for ticket, outcome in pool.wait(timeout=0.5):
+                candidate, encoded, values, info, population, key = pending.pop(ticket)
+                budget.record_seconds(outcome.seconds)
+                self._last_key = key
+                score = self.record(candidate, encoded, outcome, info, values)
+                search._tell_population(population, np.asarray([score]), sequential=True)
+
+    def next_candidate(self, pending: dict):
+        """(candidate, Encoded, values, info, one-row population, cache key), or None for a duplicate."""
+        search, budget = self.search, self.budget
+        if search._queue:
+            kind = CandidateType.INIT if search._queue[0] is search._initial_guess else CandidateType.MANUALLY_ADDED
+            population, encoded, values, fingerprint = search._queued_row(search._queue.pop(0))
+            temperature = None
+        else:
+            population, host = search._proposed_block(1, budget.progress(1), self.heat, budget.explore(1))
+            kind = CandidateType.LOCAL_SAMPLING if bool(host[2][0]) else CandidateType.RANDOM_SEEDING
+            temperature = float(host[3][0])
+            if search._space.host_driven:
+                population, encoded, values, fingerprint = search._host_driven_row(population, host, 0)
+            else:
+                encoded, values, fingerprint = EMPTY, tuple(v[0] for v in host[0]), host[1][0]
+        key = cache_key(fingerprint, encoded.objects, encoded.overrides)
+        candidate = apply_overrides(search._space.to_python(values, encoded.objects), encoded.overrides)
+        info = ParamInfo(kind, time.time(), temperature=temperature, step=search._steps_done)
+        budget.step += 1
+        search._steps_done += 1
+        in_flight = any(entry[5] == key for entry in pending.values())
+        if self.use_cache and (in_flight or key in search._cache):
+            self.duplicate(candidate, info)
+            return None
+        self.heat = 1.0
+        self.callbacks.on_evaluate_start(candidate, info)
+        return candidate, encoded, values, info, population, key
 
     # ---- the generational loop (JAX objectives) -------------------------------------------------------
     def generational(self, evaluate, size: int) -> None:

@@ -22,6 +22,20 @@ from .history import History
 from .run import Run
 
 
+BACKENDS = ("auto", "multiprocessing", "ray")
+
+
+def make_pool(objective, kwargs, n_jobs, backend: str, address: str | None, quiet: bool):
+    """The worker pool for `n_jobs` on `backend` (imported lazily: most runs need none)."""
+    if backend == "ray":
+        from ..evaluators.ray_pool import RayPool
+
+        return RayPool(objective, kwargs or {}, n_jobs, address=address, quiet=quiet)
+    from ..evaluators.pool import ProcessPool
+
+    return ProcessPool(objective, kwargs or {}, n_jobs, quiet=quiet)
+
+
 class Search:
     """A search space plus everything learnt about it; `run` optimises an objective over it.
 
@@ -259,7 +273,8 @@ class Search:
             enable_rejection_cache: bool = True, callbacks: Any = None, start_temperature: float = 1.0,
             end_temperature: float = 0.2, kwargs: dict | None = None, checkpoint_path: str | None = None,
             overwrite_checkpoint: bool = False, keep_history: bool = True, *, seed: int | None = None,
-            mode: str = "python", population_size: int = 64, generations: int | None = None) -> Any:
+            mode: str = "python", population_size: int = 64, generations: int | None = None,
+            ray_address: str | None = None) -> Any:
         """Optimise `objective` over the space and return the best candidate (a dict).
 
         Args:
@@ -275,12 +290,20 @@ class Search:
             (kept in `search.seed`).
           ignore_nans: record NaN/inf/None results and exceptions as failed candidates and go on.
           quiet: print nothing (no progress bar, no summary).
+          n_jobs: Python objectives in parallel worker processes: k, -1 (all cores), "per-gpu" or
+            "2x per-gpu" (one or two workers per GPU, each pinned to its GPU for life).
+          mp_backend: 'auto'/'multiprocessing' (local spawn pool) or 'ray' (a Ray cluster at `ray_address`,
+            or a local one).
         """
         for name, value, default in (("pruner", pruner, None), ("checkpoint_path", checkpoint_path, None)):
             if value is not default:
                 raise NotImplementedError(f"run({name}=...) is not available yet in this version of hopper_jax")
-        if n_jobs != 1 or mp_backend != "auto":
-            raise NotImplementedError("Parallel evaluation (n_jobs != 1) is not available yet; use n_jobs=1.")
+        if mp_backend not in BACKENDS:
+            raise ValueError(f"Unknown mp_backend {mp_backend!r}: use one of {BACKENDS} ('auto' is a local "
+                             f"process pool; 'ray' runs on a Ray cluster, see ray_address=).")
+        if n_jobs != 1 and mode != "python":
+            raise ValueError("n_jobs is for Python objectives (mode='python'); a JAX objective is already "
+                             "evaluated a population at a time, across all local devices.")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         direction = parse_direction(direction)
@@ -309,7 +332,11 @@ class Search:
             self._initial_guess = self._encoded_start()
             self._queue.insert(0, self._initial_guess)
         run = Run(self, budget, callbacks, quiet, ignore_nans, enable_rejection_cache, keep_history)
-        if mode == "python":
+        pool = None
+        if mode == "python" and (n_jobs != 1 or mp_backend == "ray"):
+            pool = make_pool(objective, kwargs, n_jobs, mp_backend, ray_address, quiet)
+            evaluate = pool
+        elif mode == "python":
             evaluate = PythonEvaluator(objective, kwargs)
         else:
             evaluate = BatchedEvaluator(objective, self._space, mode, kwargs)
@@ -322,7 +349,11 @@ class Search:
             run.progress = tqdm(total=budget.steps, desc="Best f: -", unit="eval", leave=True)
         run.callbacks.on_search_start(self)
         try:
-            run.sequential(evaluate) if mode == "python" else run.generational(evaluate, size)
+            if pool is not None:
+                with pool:
+                    run.parallel(pool)
+            else:
+                run.sequential(evaluate) if mode == "python" else run.generational(evaluate, size)
         finally:
             if previous_handler is not None:
                 signal.signal(signal.SIGINT, previous_handler)
