@@ -274,7 +274,7 @@ class Search:
             end_temperature: float = 0.2, kwargs: dict | None = None, checkpoint_path: str | None = None,
             overwrite_checkpoint: bool = False, keep_history: bool = True, *, seed: int | None = None,
             mode: str = "python", population_size: int = 64, generations: int | None = None,
-            ray_address: str | None = None) -> Any:
+            ray_address: str | None = None, devices: Any = None, chunk_size: int | None = None) -> Any:
         """Optimise `objective` over the space and return the best candidate (a dict).
 
         Args:
@@ -294,6 +294,9 @@ class Search:
             "2x per-gpu" (one or two workers per GPU, each pinned to its GPU for life).
           mp_backend: 'auto'/'multiprocessing' (local spawn pool) or 'ray' (a Ray cluster at `ray_address`,
             or a local one).
+          devices: JAX modes: the devices a population is split over (None: jax.local_devices(); in a
+            multi-host run pass jax.devices(), see docs/multi_host.md).
+          chunk_size: JAX modes: evaluate this many rows at a time (for populations too large for memory).
         """
         for name, value, default in (("pruner", pruner, None), ("checkpoint_path", checkpoint_path, None)):
             if value is not default:
@@ -306,6 +309,9 @@ class Search:
                              "evaluated a population at a time, across all local devices.")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if mode == "python" and (devices is not None or chunk_size is not None):
+            raise ValueError("devices= and chunk_size= place a JAX objective's population on devices; they need "
+                             "mode='jax' or mode='jax-batched' (for Python objectives use n_jobs=).")
         direction = parse_direction(direction)
         if self._direction is not None and self._best_f is not None and direction != self._direction:
             raise ValueError(f"This search already maximises/minimises ('{self._direction}'); a later run cannot "
@@ -339,7 +345,7 @@ class Search:
         elif mode == "python":
             evaluate = PythonEvaluator(objective, kwargs)
         else:
-            evaluate = BatchedEvaluator(objective, self._space, mode, kwargs)
+            evaluate = BatchedEvaluator(objective, self._space, mode, kwargs, devices=devices, chunk_size=chunk_size)
             population, values, _ = self._propose(size, budget.progress(size), 1.0, budget.explore(size),
                                                   self._steps_done)
             evaluate.check(values)
