@@ -1,7 +1,10 @@
 """Search.run with a pool of worker processes (n_jobs): steady state, faults, no leftover workers."""
 
-import multiprocessing
 import os
+import signal
+import subprocess
+import sys
+import textwrap
 import time
 
 import pytest
@@ -11,6 +14,26 @@ import hopper_jax as hj
 
 def quadratic(p):
     return -(p["x"] - 0.3) ** 2 - abs(p["n"] - 7) * 0.01
+
+
+def pid_logged(p, log):
+    with open(log, "a") as file:
+        file.write(f"{os.getpid()}\n")
+    return quadratic(p)
+
+
+def assert_all_gone(log):
+    pids = {int(line) for line in open(log).read().split()}
+    assert pids and os.getpid() not in pids
+    deadline = time.monotonic() + 5
+    for pid in pids:
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            assert time.monotonic() < deadline, f"worker {pid} outlived run"
+            time.sleep(0.05)
 
 
 def crash_on_seven(p):
@@ -25,13 +48,15 @@ def slow_then_fail(p):
     return quadratic(p)
 
 
-def test_pool_search_finds_the_optimum_and_leaves_no_workers():
+def test_pool_search_finds_the_optimum_and_leaves_no_workers(tmp_path):
+    log = tmp_path / "pids"
     search = hj.Search(x=hj.float(-1, 1), n=hj.int(0, 10))
-    best = search.run(quadratic, "max", steps=40, seed=0, n_jobs=2, quiet=True)
+    best = search.run(pid_logged, "max", steps=40, seed=0, n_jobs=2, quiet=True, kwargs={"log": str(log)})
     assert search.best_f == pytest.approx(quadratic(best))
     assert search.best_f > quadratic({"x": 0.0, "n": 5})
     assert len(search.history.records) <= 40
-    assert multiprocessing.active_children() == []
+    assert len(set(open(log).read().split())) == 2  # two worker processes did the work
+    assert_all_gone(log)
 
 
 def test_pool_runs_lambdas_and_keeps_exception_types():
@@ -39,9 +64,9 @@ def test_pool_runs_lambdas_and_keeps_exception_types():
     offset = 0.5
     search.run(lambda p: p["x"] + offset, "max", steps=12, seed=0, n_jobs=2, quiet=True)
     assert search.best_f == pytest.approx(search.best["x"] + offset)
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError) as info:
         hj.Search(x=hj.float(-1, 1), n=hj.int(8, 8)).run(slow_then_fail, "max", steps=6, n_jobs=2, quiet=True)
-    assert multiprocessing.active_children() == []
+    assert any("Traceback" in note for note in getattr(info.value, "__notes__", []))
 
 
 def test_a_dying_worker_costs_only_its_candidate():
@@ -51,7 +76,6 @@ def test_a_dying_worker_costs_only_its_candidate():
     assert failed and all(r["candidate"]["n"] == 7 for r in failed)
     assert all("died" in r["error"] for r in failed)
     assert len(search.history) >= 20  # the search went on after the crashes
-    assert multiprocessing.active_children() == []
 
 
 def test_n_jobs_is_for_python_mode_and_backends_are_checked():
@@ -68,3 +92,47 @@ def test_two_workers_run_in_parallel():
     finished = sorted(r["seconds"] for r in search.history.records)
     assert len(finished) == 8
     assert finished[-1] - finished[0] < 1.5  # 7 more sleeps after the first: ~0.9 s on 2 workers, 2.1 s serially
+
+
+CTRL_C_SCRIPT = textwrap.dedent("""
+    import os, sys, time
+    import hopper_jax as hj
+
+    def slow(p, log):
+        with open(log, "a") as file:
+            file.write(f"{os.getpid()}\\n")
+        time.sleep(1.0)
+        return p["x"]
+
+    search = hj.Search(x=hj.float(0, 1))
+    print("started", flush=True)
+    try:
+        search.run(slow, "max", steps=50, seed=0, n_jobs=2, quiet=True, kwargs={"log": sys.argv[1]})
+        print("returned", len(search.history), flush=True)
+    except KeyboardInterrupt:
+        print("interrupted", len(search.history), flush=True)
+""")
+
+
+@pytest.mark.parametrize("interrupts, outcome", [(1, "returned"), (2, "interrupted")])
+def test_ctrl_c_finishes_running_candidates_then_a_second_terminates(tmp_path, interrupts, outcome):
+    log = tmp_path / "pids"
+    log.write_text("")
+    child = subprocess.Popen([sys.executable, "-c", CTRL_C_SCRIPT, str(log)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "started"
+        deadline = time.monotonic() + 60
+        while len(log.read_text().split()) < 2:  # both workers are busy
+            assert time.monotonic() < deadline and child.poll() is None
+            time.sleep(0.05)
+        for _ in range(interrupts):
+            child.send_signal(signal.SIGINT)
+            time.sleep(0.2)
+        out, _ = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    word, evaluated = out.split()[-2:]
+    assert word == outcome
+    if interrupts == 1:
+        assert 2 <= int(evaluated) < 50  # the running candidates finished and nothing new started
+    assert_all_gone(log)
