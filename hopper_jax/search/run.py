@@ -153,13 +153,18 @@ class Run:
                 raise ValueError("There are no parameters to tune: the space holds no hopper_jax parameter "
                                  "and no guesses are queued. Declare parameters, e.g. Search(x=hj.float(0, 1)).")
             if search._queue:
-                kind = CandidateType.INIT if search._queue[0] is search._initial_guess else CandidateType.MANUALLY_ADDED
-                population, encoded, values, fingerprint = search._queued_row(search._queue.pop(0))
+                kind, population, encoded, values, fingerprint = self.pop_queued()
                 score = self.step_one(evaluate, kind, encoded, values, fingerprint, None)
                 if score is not None:
                     search._tell_population(population, np.asarray([score]), sequential=True)
                 continue
             self.step_block(evaluate, block)
+
+    def pop_queued(self):
+        """The next queued guess: (type, one-row population, Encoded, values, fingerprint)."""
+        search = self.search
+        kind = CandidateType.INIT if search._queue[0] is search._initial_guess else CandidateType.MANUALLY_ADDED
+        return (kind,) + search._queued_row(search._queue.pop(0))
 
     def step_block(self, evaluate, size: int) -> int:
         """Evaluate rows of one speculative block until it is used up or cut; return rows consumed."""
@@ -194,21 +199,29 @@ class Run:
                                     sequential=True)
         return consumed
 
-    def step_one(self, evaluate, kind, encoded: Encoded, values, fingerprint, temperature) -> float | None:
-        """Evaluate one candidate (or skip it as a duplicate: None); return its internal score."""
+    def admit(self, kind, encoded: Encoded, values, fingerprint, temperature, in_flight=()):
+        """Count one step for a drawn candidate; (candidate, info, cache key), or None for a duplicate."""
         search, budget = self.search, self.budget
-        self._last_key = cache_key(fingerprint, encoded.objects, encoded.overrides)
+        key = cache_key(fingerprint, encoded.objects, encoded.overrides)
         candidate = apply_overrides(search._space.to_python(values, encoded.objects), encoded.overrides)
         info = ParamInfo(kind, time.time(), temperature=temperature, step=search._steps_done)
         budget.step += 1
         search._steps_done += 1
-        if self.is_duplicate(self._last_key):
+        if self.use_cache and (key in search._cache or key in in_flight):
             self.duplicate(candidate, info)
             return None
         self.heat = 1.0
         self.callbacks.on_evaluate_start(candidate, info)
+        return candidate, info, key
+
+    def step_one(self, evaluate, kind, encoded: Encoded, values, fingerprint, temperature) -> float | None:
+        """Evaluate one candidate (or skip it as a duplicate: None); return its internal score."""
+        admitted = self.admit(kind, encoded, values, fingerprint, temperature)
+        if admitted is None:
+            return None
+        candidate, info, self._last_key = admitted
         outcome = evaluate(candidate)
-        budget.record_seconds(outcome.seconds)
+        self.budget.record_seconds(outcome.seconds)
         return self.record(candidate, encoded, outcome, info, values)
 
     # ---- the asynchronous loop (a pool of workers) -------------------------------------------------
@@ -245,8 +258,7 @@ class Run:
         """(candidate, Encoded, values, info, one-row population, cache key), or None for a duplicate."""
         search, budget = self.search, self.budget
         if search._queue:
-            kind = CandidateType.INIT if search._queue[0] is search._initial_guess else CandidateType.MANUALLY_ADDED
-            population, encoded, values, fingerprint = search._queued_row(search._queue.pop(0))
+            kind, population, encoded, values, fingerprint = self.pop_queued()
             temperature = None
         else:
             population, host = search._proposed_block(1, budget.progress(1), self.heat, budget.explore(1))
@@ -256,17 +268,10 @@ class Run:
                 population, encoded, values, fingerprint = search._host_driven_row(population, host, 0)
             else:
                 encoded, values, fingerprint = EMPTY, tuple(v[0] for v in host[0]), host[1][0]
-        key = cache_key(fingerprint, encoded.objects, encoded.overrides)
-        candidate = apply_overrides(search._space.to_python(values, encoded.objects), encoded.overrides)
-        info = ParamInfo(kind, time.time(), temperature=temperature, step=search._steps_done)
-        budget.step += 1
-        search._steps_done += 1
-        in_flight = any(entry[5] == key for entry in pending.values())
-        if self.use_cache and (in_flight or key in search._cache):
-            self.duplicate(candidate, info)
+        admitted = self.admit(kind, encoded, values, fingerprint, temperature, {entry[5] for entry in pending.values()})
+        if admitted is None:
             return None
-        self.heat = 1.0
-        self.callbacks.on_evaluate_start(candidate, info)
+        candidate, info, key = admitted
         return candidate, encoded, values, info, population, key
 
     # ---- the generational loop (JAX objectives) -------------------------------------------------------
