@@ -14,7 +14,6 @@ from tqdm.auto import tqdm
 from ..core.algorithm import Population, hopper
 from ..evaluators import MODES, BatchedEvaluator, PythonEvaluator
 from ..space.compile import Space, python_value
-from ..space.declarations import Parameter
 from ..space.fingerprint import fingerprint
 from .budget import Budget, parse_direction
 from .candidates import Encoded, encode_candidate, host_parameters, merge_dicts, merge_guess
