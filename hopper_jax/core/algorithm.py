@@ -168,7 +168,8 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
             log_step = jnp.minimum(log_step + successes * step_adaptation, LOG_STEP_RANGE[1])
         else:
             rate = successes / jnp.maximum(n_local, 1)
-            change = step_adaptation * jnp.sqrt(n_local.astype(jnp.float32)) * (rate - SUCCESS_TARGET) / (1 - SUCCESS_TARGET)
+            pressure = (rate - SUCCESS_TARGET) / (1 - SUCCESS_TARGET)
+            change = step_adaptation * jnp.sqrt(n_local.astype(jnp.float32)) * pressure
             log_step = jnp.clip(state.log_step + jnp.where(n_local > 0, change, 0.0), *LOG_STEP_RANGE)
         best_score = jnp.maximum(state.best_score, scores[winner])
         improving = population.local & (scores > state.best_score)

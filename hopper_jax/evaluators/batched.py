@@ -15,8 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..space.compile import Space
-from .sharding import (Layout, check_chunk_size, mesh_of, pad_rows, resolve_devices, row_sharding, shard_rows,
-                       to_host)
+from .sharding import Layout, check_chunk_size, mesh_of, pad_rows, resolve_devices, row_sharding, shard_rows, to_host
 
 MODES = ("python", "jax", "jax-batched")
 

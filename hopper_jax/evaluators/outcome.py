@@ -31,7 +31,9 @@ class Outcome:
 def as_value(result: Any) -> tuple[float | None, str | None]:
     """(float value, None) for a finite real scalar, else (None, what is wrong with `result`)."""
     if type(result) is float:  # the common case, checked first
-        return (result, None) if math.isfinite(result) else (None, "returned NaN" if result != result else f"returned {result}")
+        if math.isfinite(result):
+            return result, None
+        return None, "returned NaN" if math.isnan(result) else f"returned {result}"
     if result is None:
         return None, "returned None (a missing 'return'? to skip a candidate raise hopper_jax.PruneEvaluation)"
     if isinstance(result, bool | np.bool_):

@@ -22,7 +22,8 @@ import time
 import traceback
 import weakref
 from collections.abc import Callable
-from multiprocessing.connection import Connection, wait as wait_for_any
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as wait_for_any
 from typing import Any
 
 import cloudpickle

@@ -20,7 +20,6 @@ from .candidates import Encoded, encode_candidate, host_parameters, merge_dicts,
 from .history import History
 from .run import Run
 
-
 BACKENDS = ("auto", "multiprocessing", "ray")
 
 
