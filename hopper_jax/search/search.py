@@ -53,6 +53,8 @@ class Search:
         self._generations_done = 0
         self._jitted: dict[tuple, Any] = {}
         self.seed: int | None = None
+        self._key: jax.Array | None = None  # PRNG key of the seed; set by run (or the first draw)
+        self._draws = 0  # sample_solution / mutate_from_best calls, each with its own key
         self._compile()
 
     # ---- space and best ----------------------------------------------------------------------------
@@ -144,10 +146,10 @@ class Search:
         return self._draw(explore=False, temperature=temperature)
 
     def _draw(self, explore: bool, temperature: float) -> Any:
-        if not hasattr(self, "_key"):
+        if self._key is None:
             self.seed = secrets.randbits(31) if self.seed is None else self.seed
             self._key = jax.random.key(self.seed)
-        self._draws = getattr(self, "_draws", 0) + 1
+        self._draws += 1
         heat = temperature / max(self._schedule[0], 1e-9)  # progress 0 → T = start temperature · heat
         population, values, fingerprints = self._propose(1, [0.0], heat, [explore], self._steps_done,
                                                          retry=10**6 + self._draws)
