@@ -12,7 +12,7 @@ import jax
 import numpy as np
 
 from ..core.algorithm import Population
-from ..evaluators.outcome import FAILED, OK, PRUNED, Outcome
+from ..evaluators.outcome import FAILED, OK, PRUNED, Outcome, as_value
 from .callbacks import CallbackList, CandidateType, ParamInfo
 from .candidates import Encoded, apply_overrides, cache_key, fingerprint_keys
 from .report import SummaryRow, format_summary
@@ -59,9 +59,6 @@ class Run:
                                               for i in space.array_leaves)
 
     # ---- shared bookkeeping ---------------------------------------------------------------------------
-    def is_duplicate(self, key: int) -> bool:
-        return self.use_cache and key in self.search._cache
-
     def record(self, candidate: Any, encoded: Encoded, outcome: Outcome, info: ParamInfo,
                values: tuple | None = None) -> float:
         """Book one evaluation; return its internal score (maximised; -inf unless usable)."""
@@ -299,13 +296,12 @@ class Run:
                     self.duplicate(candidate, info)
                     continue
                 self.callbacks.on_evaluate_start(candidate, info)
-                value, problem = _classify(user_values[i])
+                value, problem = as_value(float(user_values[i]))
                 outcome = Outcome(value, FAILED if problem else OK, problem, None, per_candidate)
                 scores[i] = self.record(candidate, encoded, outcome, info)
                 keep[i] = True
             local = np.asarray(population.local) & keep
             search._tell_population(population._replace(local=local), np.where(keep, scores, -np.inf))
-            search._generations_done += 1
             budget.record_seconds(time.perf_counter() - started)
             self.callbacks.on_generation_end(values, user_values[:count], infos)
 
@@ -345,10 +341,3 @@ class Run:
             rows.append((kind, Encoded((), {}), candidate, None if duplicate else key))
         return rows
 
-
-def _classify(value: float) -> tuple[float | None, str | None]:
-    if np.isnan(value):
-        return None, "returned NaN"
-    if np.isinf(value):
-        return None, f"returned {value}"
-    return float(value), None

@@ -50,7 +50,6 @@ class Search:
         self._queue: list[Encoded] = []
         self._cache: dict[int, float | None] = {}
         self._steps_done = 0  # candidates drawn over all runs; with the seed, it fixes every PRNG key
-        self._generations_done = 0
         self._jitted: dict[tuple, Any] = {}
         self.seed: int | None = None
         self._key: jax.Array | None = None  # PRNG key of the seed; set by run (or the first draw)
