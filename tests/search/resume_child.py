@@ -1,0 +1,79 @@
+"""A search that may be SIGKILLed at any moment and rerun until it finishes (see test_checkpointing.py).
+
+Usage: python resume_child.py MODE CHECKPOINT_DIR RESULT_JSON [SELF_KILL_PROBABILITY]
+MODE: 'jax' (JAX mode, population 8) or 'pool' (Python mode, 2 worker processes) or 'python'.
+With SELF_KILL_PROBABILITY p, each snapshot write arms, with probability p, a SIGKILL of this process
+0-40 ms later (a snapshot takes about 100 ms here), so some kills land in the middle of a checkpoint write.
+"""
+
+import json
+import os
+import random
+import signal
+import sys
+import threading
+import time
+
+import jax.numpy as jnp
+import numpy as np
+
+import hopper_jax as hj
+from hopper_jax.persistence.store import CheckpointStore
+
+STEPS = {"jax": 8 * 40, "pool": 80, "python": 150}
+
+
+def space():
+    return hj.Search(w=hj.float(-1, 1, shape=(6,)), n=hj.int(0, 20), act=hj.choice("relu", "tanh", "gelu"),
+                     lr=hj.float(1e-4, 1e-1, log=True))
+
+
+def jax_loss(p):
+    return jnp.sum((p["w"] - 0.25) ** 2) + (p["n"] - 7) ** 2 / 100 + jnp.abs(jnp.log10(p["lr"]) + 2)
+
+
+def python_loss(p):
+    time.sleep(0.004)
+    return float(np.sum((p["w"] - 0.25) ** 2) + (p["n"] - 7) ** 2 / 100 + abs(np.log10(p["lr"]) + 2)
+                 + (p["act"] != "tanh"))
+
+
+class Ready(hj.Callback):
+    def on_search_start(self, search):
+        print("ready", flush=True)  # compiled (and, for a pool, workers started): kill from now on
+
+
+def arm_self_kill(probability: float) -> None:
+    save = CheckpointStore.save
+    rng = random.Random(os.getpid())
+
+    def save_and_maybe_die(self, *args):
+        if rng.random() < probability:
+            threading.Timer(rng.uniform(0, 0.04), os.kill, (os.getpid(), signal.SIGKILL)).start()
+        return save(self, *args)
+
+    CheckpointStore.save = save_and_maybe_die
+
+
+def main(mode: str, path: str | None, result: str, self_kill: float = 0.0) -> None:
+    if self_kill:
+        arm_self_kill(self_kill)
+    search = space()
+    kwargs = dict(steps=STEPS[mode], seed=3, quiet=True)
+    if path is not None:
+        kwargs.update(checkpoint_path=path, checkpoint_interval=0.0)
+    kwargs["callbacks"] = [Ready()]
+    if mode == "jax":
+        search.run(jax_loss, "min", mode="jax", population_size=8, **kwargs)
+    else:
+        search.run(python_loss, "min", n_jobs=2 if mode == "pool" else 1, **kwargs)
+    records = search.history.records
+    with open(result, "w") as file:
+        json.dump({"best_f": search.best_f, "best": repr(search.best), "fs": search.history.fs,
+                   "statuses": [r["status"] for r in records], "types": [int(r["type"]) for r in records],
+                   "candidates": [repr(c) for c in search.history.candidates]}, file)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], None if sys.argv[2] == "-" else sys.argv[2], sys.argv[3],
+         float(sys.argv[4]) if len(sys.argv) > 4 else 0.0)
