@@ -26,6 +26,7 @@ class Outcome:
     error: BaseException | None = None  # the objective's exception, traceback attached
     seconds: float = 0.0
     crashed: bool = False  # the worker running it died: always recorded as failed, never raised
+    partial: list[float] = dataclasses.field(default_factory=list)  # estimates reported (yields, should_prune)
 
 
 def as_value(result: Any) -> tuple[float | None, str | None]:

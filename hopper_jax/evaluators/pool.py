@@ -5,6 +5,12 @@ parent over its own socket. Its environment (CUDA_VISIBLE_DEVICES, ...) is set b
 holds for the worker's whole life whatever the user's code imports; the user's `__main__` is not re-imported
 (the objective travels with cloudpickle). A worker that dies costs only its candidate (FAILED, crashed) and
 is replaced by a fresh one on the same GPU slot.
+
+Pruning: `submit(ticket, candidate, pruner)` pickles a snapshot of the pruner with the task, and the worker
+decides on that candidate's estimates with its own copy. Only the parent's pruner learns (the caller
+appends each outcome's `partial` to it), so a decision in a worker is a pure function of the pruner's
+state when the candidate was submitted and of that candidate's own estimates: deterministic given the
+order of submissions and results, whatever the timing, which exact resumption from a checkpoint needs.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any
 
 import cloudpickle
 
+from ..pruners import Pruner, check_pruner
 from .gpus import parse_n_jobs, worker_environment
 from .outcome import FAILED, Outcome
 from .python import evaluate
@@ -63,10 +70,11 @@ def _portable(error: BaseException) -> BaseException:
 
 
 def _evaluate(objective: Callable[..., Any], task: bytes, kwargs: dict[str, Any]) -> tuple[int, Outcome]:
-    """Unpickle one task and evaluate it; every failure becomes a FAILED outcome."""
-    ticket, candidate_bytes = pickle.loads(task)
+    """Unpickle one task (ticket, candidate, pruner snapshot) and evaluate it; every failure is FAILED."""
+    ticket, candidate_bytes, pruner_bytes = pickle.loads(task)
     try:
-        outcome = evaluate(objective, cloudpickle.loads(candidate_bytes), kwargs)
+        pruner = None if pruner_bytes is None else cloudpickle.loads(pruner_bytes)
+        outcome = evaluate(objective, cloudpickle.loads(candidate_bytes), kwargs, pruner)
     except BaseException as error:  # noqa: BLE001 - SystemExit etc. must not kill the worker
         outcome = Outcome(None, FAILED, f"raised {type(error).__name__}: {error}", error)
     if outcome.error is not None:
@@ -190,14 +198,18 @@ class ProcessPool:
         """Candidates submitted whose results have not come back from a worker yet."""
         return sum(worker.ticket is not None for worker in self._workers)
 
-    def submit(self, ticket: int, candidate: Any) -> None:
-        """Start evaluating `candidate` on an idle worker; at most `capacity` may be in flight."""
+    def submit(self, ticket: int, candidate: Any, pruner: Pruner | None = None) -> None:
+        """Start evaluating `candidate` on an idle worker; at most `capacity` may be in flight.
+
+        `pruner` is pickled now: the worker decides with the pruner's state as of this call.
+        """
         if self._closed:
             raise RuntimeError("The pool is closed; create a new ProcessPool to evaluate more candidates.")
         idle = [worker for worker in self._workers if worker.ticket is None]
         if not idle:
             raise RuntimeError(f"All {self.capacity} workers are busy: call wait() before submitting more.")
-        task = pickle.dumps((ticket, _dumps(f"Candidate {ticket}", candidate)))
+        snapshot = None if check_pruner(pruner) is None else _dumps("The pruner", pruner)
+        task = pickle.dumps((ticket, _dumps(f"Candidate {ticket}", candidate), snapshot))
         worker = max(idle, key=lambda w: w.ready)  # a ready worker first, else one restarting
         worker.ticket = ticket
         if worker.ready:

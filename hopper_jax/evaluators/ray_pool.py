@@ -1,4 +1,9 @@
-"""A Ray engine with the process pool's interface: one Ray task per candidate, on a local or remote cluster."""
+"""A Ray engine with the process pool's interface: one Ray task per candidate, on a local or remote cluster.
+
+Pruning as in the process pool (see pool.py): the pruner passed to `submit` is serialized with the task
+at submission, so a task decides with a copy of the pruner's state as of then; only the caller's pruner
+learns from the outcomes' `partial` estimates.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any, Self
 
+from ..pruners import Pruner, check_pruner
 from .outcome import FAILED, Outcome
 from .python import evaluate
 
@@ -58,12 +64,13 @@ def _portable(error: BaseException) -> BaseException:
     return error
 
 
-def _run_task(job: tuple[Callable[..., Any], dict[str, Any]], candidate: Any, gpu_share: float) -> Outcome:
-    """The body of one Ray task: evaluate one candidate and make its outcome safe to send back."""
+def _run_task(job: tuple[Callable[..., Any], dict[str, Any]], candidate: Any, pruner: Pruner | None,
+              gpu_share: float) -> Outcome:
+    """The body of one Ray task: evaluate one candidate (pruner: the submitted snapshot) for sending back."""
     if 0 < gpu_share < 1:  # several workers share a GPU: JAX must not grab 75 % of it up front
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     objective, kwargs = job
-    outcome = evaluate(objective, candidate, kwargs)
+    outcome = evaluate(objective, candidate, kwargs, pruner)
     if outcome.error is not None:
         outcome.error = _portable(outcome.error)
     return outcome
@@ -129,13 +136,16 @@ class RayPool:
             raise ValueError(f"mp_backend='ray' must pickle the objective and its kwargs to send them to "
                              f"Ray workers, which failed: {type(error).__name__}: {error}") from error
 
-    def submit(self, ticket: int, candidate: Any) -> None:
-        """Start evaluating `candidate`; its outcome comes back from `wait` with `ticket`."""
+    def submit(self, ticket: int, candidate: Any, pruner: Pruner | None = None) -> None:
+        """Start evaluating `candidate`; its outcome comes back from `wait` with `ticket`.
+
+        `pruner` is serialized now (Ray pickles a task's arguments when it is submitted).
+        """
         if self._closed:
             raise RuntimeError("submit() on a closed RayPool")
         if len(self._pending) >= self.capacity:
             raise RuntimeError(f"RayPool is full: {self.capacity} candidates in flight; wait() for one first")
-        self._pending[self._remote.remote(self._job, candidate, self._gpu_share)] = ticket
+        self._pending[self._remote.remote(self._job, candidate, check_pruner(pruner), self._gpu_share)] = ticket
 
     def wait(self, timeout: float | None = None) -> list[tuple[int, Outcome]]:
         """Every finished (ticket, outcome) once at least one has finished; [] on timeout or when idle."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from typing import Any
 
 import jax
@@ -15,6 +15,7 @@ from ..core.algorithm import Population
 from ..evaluators.outcome import FAILED, OK, PRUNED, Outcome, as_value
 from .callbacks import CallbackList, CandidateType, ParamInfo
 from .candidates import Encoded, apply_overrides, cache_key, fingerprint_keys
+from .checkpointing import journal_record, record_outcome, restore_record, snapshot
 from .report import SummaryRow, format_summary
 
 #: Temperature multiplier after each consecutive duplicate (PyHopper's intent, min(·, 1) after scaling).
@@ -54,6 +55,13 @@ class Run:
             lambda: {"evaluations": 0, "failed": 0, "pruned": 0, "best_f": None, "seconds": 0.0})
         self.duplicates, self.heat, self.stop_requested = 0, 1.0, False
         self.progress = None
+        self.store, self.checkpoint_interval = None, 60.0  # set by Search.run when checkpointing
+        self.replay: dict[int, list[dict]] = {}  # journal records of an interrupted run, by step
+        self.pending: list = []  # a resumed pool run: candidates drawn but not told when it was saved
+        self.pruner = None
+        self.objective_keys = None  # JAX mode, a key-taking objective: (first_step, size) → (size,) keys
+        self._journal: list[dict] = []  # records waiting for the next fsync'd append
+        self._last_checkpoint = time.monotonic()
         space, history = search._space, search._history
         self._slim = space.host_driven or any(space.leaves[i].encoding.size > history.max_array_size
                                               for i in space.array_leaves)
@@ -63,9 +71,11 @@ class Run:
                values: tuple | None = None) -> float:
         """Book one evaluation; return its internal score (maximised; -inf unless usable)."""
         search = self.search
-        info.finished_at = time.time()
+        info.finished_at = info.finished_at or time.time()
         stats = self.stats[info.type]
         stats["seconds"] += outcome.seconds
+        if self.pruner is not None and outcome.status != FAILED:
+            self.pruner.append(list(outcome.partial), outcome.status == PRUNED)
         if outcome.status == FAILED:
             self._fail(candidate, outcome, info)
             stats["failed"] += 1
@@ -74,14 +84,14 @@ class Run:
             info.is_pruned = True
             stats["pruned"] += 1
             self.callbacks.on_evaluate_pruned(candidate, info)
-            self._log(candidate, None, info, PRUNED)
+            self._log(candidate, None, info, outcome)
             return -np.inf
         f = outcome.value
         stats["evaluations"] += 1
         better = max if search._direction == "max" else min
         stats["best_f"] = f if stats["best_f"] is None else better(stats["best_f"], f)
         self.callbacks.on_evaluate_end(candidate, f, info)
-        self._log(candidate, f, info, OK)
+        self._log(candidate, f, info, outcome)
         if search._best_f is None or better(f, search._best_f) != search._best_f:
             search._set_best(candidate, f, encoded, values)
             self.callbacks.on_new_best(candidate, f, info)
@@ -99,11 +109,16 @@ class Run:
             raise ObjectiveError(f"The objective {outcome.problem} for candidate {candidate!r}. Pass "
                                  f"ignore_nans=True to record such candidates as failed and go on.")
         self.callbacks.on_evaluate_nan(candidate, info)
-        self._log(candidate, None, info, FAILED)
+        self._log(candidate, None, info, outcome)
 
-    def _log(self, candidate: Any, f: float | None, info: ParamInfo, status: str) -> None:
+    def _log(self, candidate: Any, f: float | None, info: ParamInfo, outcome: Outcome) -> None:
+        history = self.search._history
         if self.keep_history:
-            self.search._history.append(candidate, f, info, status, self._slim)
+            history.append(candidate, f, info, outcome.status, self._slim, duration=outcome.seconds)
+        if self.store is not None and not getattr(outcome, "replayed", False):
+            self._journal.append(journal_record(candidate, f, info, outcome, self._last_key,
+                                                info.finished_at - history.start_time, self.budget.elapsed,
+                                                history.max_array_size))
         if self.use_cache:
             self.search._cache[self._last_key] = f
         if self.progress is not None:
@@ -120,6 +135,51 @@ class Run:
         rows = [SummaryRow(MODE_NAMES[t], s["best_f"], s["evaluations"], s["failed"], s["pruned"], s["seconds"])
                 for t, s in sorted(self.stats.items()) if s["evaluations"] or s["failed"] or s["pruned"]]
         return format_summary(rows, self.duplicates, self.search._direction)
+
+    # ---- checkpoints and replay --------------------------------------------------------------------
+    def replayed(self, info: ParamInfo, key: int) -> Outcome | None:
+        """The journal's outcome of step `info.step` if it evaluated this very candidate (a resumed run)."""
+        records = self.replay.pop(info.step, None) if self.replay else None
+        if not records:
+            return None
+        match = next((r for r in records if r["key"] == key), None)
+        for record in records:
+            if record["key"] != key:  # a different candidate (e.g. a runtime budget): keep it in the history
+                restore_record(self.search, record)
+        if match is None:
+            return None
+        info.finished_at = self.search._history.start_time + match["at"]
+        return record_outcome(match)
+
+    def flush_journal(self) -> None:
+        if self._journal:
+            self.store.journal.append(self._journal)
+            self._journal = []
+
+    def checkpoint(self, pending: list = (), finished: bool = False, force: bool = True) -> None:
+        """Snapshot the search now (journal first); `pending`: drawn candidates not yet told."""
+        if self.store is None:
+            return
+        self.flush_journal()
+        if not force and time.monotonic() - self._last_checkpoint < self.checkpoint_interval:
+            return
+        tree, meta = snapshot(self.search, self, finished, pending)
+        self.store.save(meta["step"], tree, meta)
+        self._last_checkpoint = time.monotonic()
+
+    def finish(self) -> None:
+        """After the loop: restore journal records never reached, then the final snapshot."""
+        for step in sorted(self.replay):
+            for record in self.replay.pop(step):
+                restore_record(self.search, record)
+        self.checkpoint(finished=self.budget.done() and not self.stop_requested)
+
+    def pruner_state(self) -> dict | None:
+        return None if self.pruner is None else self.pruner.state_dict()
+
+    def load_pruner_state(self, state: dict | None) -> None:
+        if self.pruner is not None and state is not None:
+            self.pruner.load_state_dict(state)
 
     # ---- Ctrl+C ------------------------------------------------------------------------------------
     def install_interrupt_handler(self):
@@ -154,8 +214,9 @@ class Run:
                 score = self.step_one(evaluate, kind, encoded, values, fingerprint, None)
                 if score is not None:
                     search._tell_population(population, np.asarray([score]), sequential=True)
-                continue
-            self.step_block(evaluate, block)
+            else:
+                self.step_block(evaluate, block)
+            self.checkpoint(force=False)
 
     def pop_queued(self):
         """The next queued guess: (type, one-row population, Encoded, values, fingerprint)."""
@@ -217,41 +278,58 @@ class Run:
         if admitted is None:
             return None
         candidate, info, self._last_key = admitted
-        outcome = evaluate(candidate)
+        outcome = self.replayed(info, self._last_key) or evaluate(candidate)
         self.budget.record_seconds(outcome.seconds)
-        return self.record(candidate, encoded, outcome, info, values)
+        score = self.record(candidate, encoded, outcome, info, values)
+        if self.store is not None:
+            self.flush_journal()
+        return score
 
     # ---- the asynchronous loop (a pool of workers) -------------------------------------------------
     def parallel(self, pool) -> None:
-        """Steady state, as in PyHopper: each freed worker gets a candidate drawn from the best known now.
+        """Steady state over a pool: each freed slot gets a candidate drawn from the best known then.
 
+        Outcomes are told in step order, and a candidate is drawn only once the one `capacity` steps
+        before it has been told, so the search is the same whatever the timing of the workers (and an
+        interrupted run resumes exactly); the price is that a slow candidate holds back later draws.
         First Ctrl+C: nothing new is submitted, running candidates finish, the best is returned. A second
         Ctrl+C (or any error) terminates the workers; none outlives the run.
         """
         search, budget = self.search, self.budget
-        pending: dict[int, tuple] = {}
-        next_ticket = 0
+        window: deque[list] = deque()  # [step, entry, outcome or None], in step order
+        tickets: dict[int, list] = {}
+
+        def add(entry) -> None:
+            slot = [entry[3].step, entry, self.replayed(entry[3], entry[5])]
+            window.append(slot)
+            if slot[2] is None:
+                tickets[slot[0]] = slot
+                pool.submit(slot[0], entry[0], self.pruner)
+
+        for entry in self.pending:  # a resumed run: what was in flight when it was saved
+            add(entry)
         while True:
-            while not self.stop_requested and not budget.done() and len(pending) < pool.capacity:
+            while not self.stop_requested and not budget.done() and len(window) < pool.capacity:
                 if not search._queue and search._space.size == 0:
                     raise ValueError("There are no parameters to tune: the space holds no hopper_jax parameter "
                                      "and no guesses are queued. Declare parameters, e.g. Search(x=hj.float(0, 1)).")
-                entry = self.next_candidate(pending)
-                if entry is None:
-                    continue
-                pool.submit(next_ticket, entry[0])
-                pending[next_ticket] = entry
-                next_ticket += 1
-            if not pending:
+                entry = self.next_candidate({slot[1][5] for slot in window})
+                if entry is not None:
+                    add(entry)
+            if not window:
                 return
-            for ticket, outcome in pool.wait(timeout=0.5):
-                candidate, encoded, values, info, population, key = pending.pop(ticket)
+            if window[0][2] is None:
+                for ticket, outcome in pool.wait(timeout=0.5):
+                    tickets.pop(ticket)[2] = outcome
+            if window[0][2] is not None:  # tell the head, then refill before telling the next one
+                step, (candidate, encoded, values, info, population, key), outcome = window.popleft()
                 budget.record_seconds(outcome.seconds)
                 self._last_key = key
                 score = self.record(candidate, encoded, outcome, info, values)
                 search._tell_population(population, np.asarray([score]), sequential=True)
+                self.checkpoint([slot[1] for slot in window], force=False)
 
-    def next_candidate(self, pending: dict):
+    def next_candidate(self, in_flight: set):
         """(candidate, Encoded, values, info, one-row population, cache key), or None for a duplicate."""
         search, budget = self.search, self.budget
         if search._queue:
@@ -265,7 +343,7 @@ class Run:
                 population, encoded, values, fingerprint = search._host_driven_row(population, host, 0)
             else:
                 encoded, values, fingerprint = EMPTY, tuple(v[0] for v in host[0]), host[1][0]
-        admitted = self.admit(kind, encoded, values, fingerprint, temperature, {entry[5] for entry in pending.values()})
+        admitted = self.admit(kind, encoded, values, fingerprint, temperature, in_flight)
         if admitted is None:
             return None
         candidate, info, key = admitted
@@ -278,17 +356,21 @@ class Run:
             started = time.perf_counter()
             count = int(min(size, budget.remaining()))
             population, values, rows = self.generation(size)
-            scores = np.full(size, -np.inf)
-            user_values = evaluate(values)
-            keep = np.zeros(size, bool)
-            infos = []
-            temperatures = np.asarray(population.temperature)
+            temperatures = np.asarray(population.temperature).tolist()
+            infos = [ParamInfo(kind, time.time(), temperature=temperatures[i], step=search._steps_done + i)
+                     for i, (kind, _, _, _) in enumerate(rows[:count])]
+            replayed = [key is not None and self.replayed(info, key) or None
+                        for info, (_, _, _, key) in zip(infos, rows)]
+            if all(outcome is not None or row[3] is None for outcome, row in zip(replayed, rows)):
+                user_values = np.asarray([np.nan if o is None or o.value is None else o.value for o in replayed])
+            elif self.objective_keys is not None:
+                user_values = evaluate(values, keys=self.objective_keys(search._steps_done, size))
+            else:
+                user_values = evaluate(values)
             per_candidate = (time.perf_counter() - started) / size
-            for i in range(count):
+            scores, keep = np.full(size, -np.inf), np.zeros(size, bool)
+            for i, info in enumerate(infos):
                 kind, encoded, candidate, key = rows[i]
-                info = ParamInfo(kind, time.time(), temperature=float(temperatures[i]),
-                                 step=search._steps_done)
-                infos.append(info)
                 budget.step += 1
                 search._steps_done += 1
                 self._last_key = key
@@ -296,14 +378,17 @@ class Run:
                     self.duplicate(candidate, info)
                     continue
                 self.callbacks.on_evaluate_start(candidate, info)
-                value, problem = as_value(float(user_values[i]))
-                outcome = Outcome(value, FAILED if problem else OK, problem, None, per_candidate)
+                outcome = replayed[i]
+                if outcome is None:
+                    value, problem = as_value(float(user_values[i]))
+                    outcome = Outcome(value, FAILED if problem else OK, problem, None, per_candidate)
                 scores[i] = self.record(candidate, encoded, outcome, info)
                 keep[i] = True
             local = np.asarray(population.local) & keep
             search._tell_population(population._replace(local=local), np.where(keep, scores, -np.inf))
             budget.record_seconds(time.perf_counter() - started)
             self.callbacks.on_generation_end(values, user_values[:count], infos)
+            self.checkpoint(force=False)
 
     def generation(self, size: int):
         """Propose a population: queued guesses first, duplicates re-drawn hotter, then skipped."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import signal
+import time
+import warnings
 from typing import Any
 
 import jax
@@ -13,14 +16,18 @@ from tqdm.auto import tqdm
 
 from ..core.algorithm import Population, hopper
 from ..evaluators import MODES, BatchedEvaluator, PythonEvaluator
+from ..pruners import check_pruner
 from ..space.compile import Space, python_value
 from ..space.fingerprint import fingerprint
 from .budget import Budget, parse_direction
 from .candidates import Encoded, encode_candidate, host_parameters, merge_dicts, merge_guess
+from .checkpointing import FORMAT, describe_space, existing_records, restore_record, resume, space_difference
 from .history import History
 from .run import Run
+from ..persistence.store import CheckpointStore
 
 BACKENDS = ("auto", "multiprocessing", "ray")
+OBJECTIVE_SALT = 2**32 - 1  # folded into a step's key for the objective's key (proposals use 0..10**6+draws)
 
 
 def make_pool(objective, kwargs, n_jobs, backend: str, address: str | None, quiet: bool):
@@ -175,6 +182,14 @@ class Search:
         values, fingerprints = self._decode_fn(population.encoded)
         return population, values, fingerprints
 
+    def _objective_keys(self, first_step: int, size: int) -> jax.Array:
+        """(size,) PRNG keys for a key-taking JAX objective: one per step, apart from the proposal keys."""
+        return self._function("keys", size)(self._key, first_step, jnp.zeros(size))
+
+    def _keys_fn(self, base_key, first_step, rows):
+        steps = first_step + jnp.arange(rows.shape[0])
+        return jax.vmap(lambda step: jax.random.fold_in(jax.random.fold_in(base_key, step), OBJECTIVE_SALT))(steps)
+
     def _decode_fn(self, encoded):
         space = self._space
 
@@ -273,7 +288,8 @@ class Search:
             end_temperature: float = 0.2, kwargs: dict | None = None, checkpoint_path: str | None = None,
             overwrite_checkpoint: bool = False, keep_history: bool = True, *, seed: int | None = None,
             mode: str = "python", population_size: int = 64, generations: int | None = None,
-            ray_address: str | None = None, devices: Any = None, chunk_size: int | None = None) -> Any:
+            ray_address: str | None = None, devices: Any = None, chunk_size: int | None = None,
+            checkpoint_interval: float = 60.0) -> Any:
         """Optimise `objective` over the space and return the best candidate (a dict).
 
         Args:
@@ -296,10 +312,16 @@ class Search:
           devices: JAX modes: the devices a population is split over (None: jax.local_devices(); in a
             multi-host run pass jax.devices(), see docs/multi_host.md).
           chunk_size: JAX modes: evaluate this many rows at a time (for populations too large for memory).
+          checkpoint_path: a directory. Every evaluation is appended to its journal (fsync'd) and the state
+            is snapshotted with Orbax every `checkpoint_interval` seconds and at the end. If it holds a
+            checkpoint, the run resumes from it and uses up what is left of its budget (a finished run
+            has nothing left: `run` returns its best; give a larger budget to go on), with the saved
+            seed; `overwrite_checkpoint=True` starts afresh.
         """
-        for name, value, default in (("pruner", pruner, None), ("checkpoint_path", checkpoint_path, None)):
-            if value is not default:
-                raise NotImplementedError(f"run({name}=...) is not available yet in this version of hopper_jax")
+        pruner = check_pruner(pruner)
+        if pruner is not None and mode != "python":
+            raise ValueError("pruner= needs a Python objective (mode='python') that reports estimates with "
+                             "hj.should_prune(x) or by yielding them; a JAX objective reports none.")
         if mp_backend not in BACKENDS:
             raise ValueError(f"Unknown mp_backend {mp_backend!r}: use one of {BACKENDS} ('auto' is a local "
                              f"process pool; 'ray' runs on a Ray cluster, see ray_address=).")
@@ -316,6 +338,8 @@ class Search:
             raise ValueError(f"This search already maximises/minimises ('{self._direction}'); a later run cannot "
                              f"switch to '{direction}'. Create a new Search.")
         self._direction = self._history.direction = direction
+        if pruner is not None:
+            pruner.direction = direction
         size = 1 if mode == "python" else int(population_size)
         if size < 1:
             raise ValueError(f"population_size must be >= 1, got {population_size!r}")
@@ -325,6 +349,14 @@ class Search:
             steps = int(generations) * size
         budget = Budget(steps, runtime, endless_mode, seeding_steps, seeding_runtime, seeding_ratio)
         self.seed = secrets.randbits(31) if seed is None else int(seed)
+        store, header, resuming = None, self._checkpoint_header(mode, size), False
+        if checkpoint_path is not None:
+            store = CheckpointStore(checkpoint_path)
+            resuming = store.exists and not overwrite_checkpoint
+            if resuming:
+                self._adopt_header(store, header, seed)
+            else:
+                store.create(header)
         budget.seed = self.seed
         self._key = jax.random.key(self.seed)
         schedule = (float(start_temperature), float(end_temperature))
@@ -337,17 +369,21 @@ class Search:
             self._initial_guess = self._encoded_start()
             self._queue.insert(0, self._initial_guess)
         run = Run(self, budget, callbacks, quiet, ignore_nans, enable_rejection_cache, keep_history)
+        run.pruner = pruner
+        if store is not None:
+            self._attach_checkpoint(run, store, checkpoint_interval, resuming)
         pool = None
         if mode == "python" and (n_jobs != 1 or mp_backend == "ray"):
             pool = make_pool(objective, kwargs, n_jobs, mp_backend, ray_address, quiet)
             evaluate = pool
         elif mode == "python":
-            evaluate = PythonEvaluator(objective, kwargs)
+            evaluate = PythonEvaluator(objective, kwargs, pruner=pruner)
         else:
             evaluate = BatchedEvaluator(objective, self._space, mode, kwargs, devices=devices, chunk_size=chunk_size)
             population, values, _ = self._propose(size, budget.progress(size), 1.0, budget.explore(size),
                                                   self._steps_done)
             evaluate.check(values)
+            run.objective_keys = self._objective_keys if evaluate.takes_key else None
         previous_handler = run.install_interrupt_handler()
         if not quiet:
             print(f"Search is scheduled for {budget.describe()}")
@@ -359,12 +395,76 @@ class Search:
                     run.parallel(pool)
             else:
                 run.sequential(evaluate) if mode == "python" else run.generational(evaluate, size)
+            if store is not None:
+                run.finish()
         finally:
+            if store is not None:
+                run.flush_journal()
+                store.close()
             if previous_handler is not None:
                 signal.signal(signal.SIGINT, previous_handler)
             if run.progress is not None:
                 run.progress.close()
-        run.callbacks.on_search_end()
+            run.callbacks.on_search_end()  # also after an error, so loggers close their files and runs
         if not quiet:
             print(run.summary())
         return self._best
+
+    # ---- checkpoints -------------------------------------------------------------------------------
+    def _checkpoint_header(self, mode: str | None, population_size: int | None) -> dict:
+        return {"format": FORMAT, "seed": self.seed, "space": describe_space(self._space),
+                "direction": self._direction, "mode": mode, "population_size": population_size,
+                "history_start": self._history.start_time, "created": time.time()}
+
+    def _adopt_header(self, store: CheckpointStore, header: dict, seed: int | None) -> None:
+        """Check that `store` was made for this search, and take its seed and clock."""
+        saved = store.header()
+        difference = space_difference(saved["space"], header["space"])
+        if difference is not None:
+            raise ValueError(f"The checkpoint at {store.path} was made for a different search space: {difference}. "
+                             f"Declare the same space to resume, or pass overwrite_checkpoint=True to start afresh.")
+        for name in ("direction", "mode", "population_size"):
+            if None not in (saved[name], header[name]) and saved[name] != header[name]:
+                raise ValueError(f"The checkpoint at {store.path} was made with {name}={saved[name]!r}, this run has "
+                                 f"{name}={header[name]!r}; use the same to resume, or overwrite_checkpoint=True.")
+        if seed is not None and int(seed) != saved["seed"]:
+            warnings.warn(f"hopper_jax: resuming the checkpoint at {store.path}, which was made with "
+                          f"seed={saved['seed']}; seed={seed} is ignored", stacklevel=3)
+        self.seed = saved["seed"]
+        self._history.clear()
+        self._history.start_time = saved["history_start"]
+        self._cache.clear()
+
+    def _attach_checkpoint(self, run: Run, store: CheckpointStore, interval: float, resuming: bool) -> None:
+        """Resume from `store`, or write what the search knows so far and the first snapshot."""
+        run.store, run.checkpoint_interval = store, float(interval)
+        if resuming:
+            run.replay = resume(self, run, store)
+        else:
+            store.journal.append(existing_records(self))
+            run.checkpoint()
+
+    def save(self, path: str | os.PathLike) -> str:
+        """Write a checkpoint of this search (state, best, history, cache) to directory `path`; returns it."""
+        store = CheckpointStore(path)
+        store.create(self._checkpoint_header(None, None))
+        run = Run(self, Budget(steps=1), None, True, False, True, True)
+        run.store = store
+        store.journal.append(existing_records(self))
+        run.checkpoint(finished=True)
+        store.close()
+        return store.path
+
+    def load(self, path: str | os.PathLike) -> Search:
+        """Restore a checkpoint written by `save` or by `run(checkpoint_path=...)` into this search."""
+        store = CheckpointStore(path)
+        if not store.exists:
+            raise FileNotFoundError(f"No hopper_jax checkpoint at {store.path} (it has no search.json)")
+        self._adopt_header(store, self._checkpoint_header(None, None), None)
+        self._direction = self._history.direction = store.header()["direction"]
+        run = Run(self, Budget(steps=1), None, True, False, True, True)
+        for records in resume(self, run, store).values():
+            for record in records:
+                restore_record(self, record)
+        store.close()
+        return self

@@ -9,9 +9,10 @@ import time
 
 import pytest
 
-from hopper_jax.evaluators import FAILED, OK, PRUNED, PruneEvaluation
+from hopper_jax.evaluators import FAILED, OK, PRUNED, PruneEvaluation, should_prune
 from hopper_jax.evaluators import pool as pool_module
 from hopper_jax.evaluators.pool import ProcessPool
+from hopper_jax.pruners import QuantilePruner
 
 
 class Unpicklable(Exception):
@@ -40,6 +41,13 @@ def probe(c):
         raise Unpicklable()
     if op == "env":
         return float(os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE") == "false")
+    if op == "yield":  # a generator objective: every yield is reported
+        return (value for value in c["values"])
+    if op == "ask":  # a plain objective asking hj.should_prune itself
+        for value in c["values"]:
+            if should_prune(value):
+                raise PruneEvaluation()
+        return c["values"][-1]
     return None
 
 
@@ -137,6 +145,28 @@ def test_two_workers_run_in_parallel(pool):
     outcomes = run_all(pool, [{"op": "sleep", "s": 0.2}] * 4)
     assert time.perf_counter() - start < 0.65  # serially: 0.8 s
     assert len({o.value for o in outcomes.values()}) == 2
+
+
+def test_workers_prune_with_the_pruner_as_it_was_at_submission(pool):
+    pruner = QuantilePruner(0.5, warmup=1)
+    pruner.direction = "max"
+    pruner.append([1.0, 1.0, 1.0], False)
+    pool.submit(0, {"op": "yield", "values": [0.5, 2.0, 2.0]}, pruner)  # below the median (1) at step 0
+    pool.submit(1, {"op": "ask", "values": [3.0, 3.0, 3.0]}, pruner)
+    for _ in range(3):  # learnt after submission: the running candidates do not see it
+        pruner.append([10.0, 10.0, 10.0], False)
+    state = pruner.state_dict()
+    outcomes = {}
+    while len(outcomes) < 2:
+        outcomes.update(pool.wait(timeout=30))
+    assert outcomes[0].status == PRUNED and outcomes[0].partial == [0.5]
+    assert outcomes[1].status == OK and outcomes[1].value == 3.0 and outcomes[1].partial == [3.0, 3.0, 3.0]
+    assert pruner.state_dict() == state  # workers never change the parent's pruner
+    later = run_all(pool, [{"op": "yield", "values": [3.0, 3.0, 3.0]}] * 2)
+    pool.submit(2, {"op": "ask", "values": [3.0, 3.0, 3.0]}, pruner)  # now the median is 10
+    [(ticket, outcome)] = pool.wait(timeout=30)
+    assert ticket == 2 and outcome.status == PRUNED and outcome.partial == [3.0]
+    assert all(o.status == OK and o.partial == [] for o in later.values())  # no pruner: nothing reported
 
 
 def test_wait_returns_at_once_when_idle_and_honours_its_timeout(pool):

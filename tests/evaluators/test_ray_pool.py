@@ -64,6 +64,32 @@ def test_exceptions_keep_their_type_and_remote_traceback():
     assert results[1].status == PRUNED and results[2].value == 0.25
 
 
+def test_tasks_prune_with_the_pruner_as_it_was_at_submission():
+    from hopper_jax.pruners import QuantilePruner
+
+    pruner = QuantilePruner(0.5, warmup=1)
+    pruner.direction = "max"
+    pruner.append([1.0, 1.0], False)
+
+    def objective(candidate):
+        yield from candidate
+
+    with RayPool(objective, {}, 2) as pool:
+        pool.submit(0, [0.5, 2.0], pruner)  # below the median (1) at step 0
+        pool.submit(1, [3.0, 3.0], pruner)
+        for _ in range(3):  # learnt after submission: the tasks do not see it
+            pruner.append([10.0, 10.0], False)
+        results = {}
+        while len(results) < 2:
+            results.update(pool.wait(timeout=60))
+        pool.submit(2, [3.0, 3.0], pruner)  # now the median is 10
+        [(ticket, late)] = pool.wait(timeout=60)
+    assert results[0].status == PRUNED and results[0].partial == [0.5]
+    assert results[1].status == OK and results[1].partial == [3.0, 3.0]
+    assert ticket == 2 and late.status == PRUNED and late.partial == [3.0]
+    assert pruner.pools == [[1.0, 10.0, 10.0, 10.0]] * 2  # only the caller's appends
+
+
 def test_unpicklable_exception_becomes_runtime_error():
     class Picky(Exception):
         def __init__(self, a, b):

@@ -47,6 +47,19 @@ def evaluate(size, **options):
     return {"values": out.tolist(), "same_twice": bool(np.array_equal(out, again)),
             "shards": evaluator.last_shards(), "compiles": evaluator._compiled._cache_size()}
 
+def noisy(c, key):
+    return loss(c) + jax.random.normal(key)
+
+def noisy_population(p, key):
+    return jax.vmap(lambda w, k, r: noisy({"w": w, "k": k}, r))(p["w"], p["k"], key)
+
+def evaluate_keys(size, mode="jax", **options):
+    evaluator = BatchedEvaluator(noisy if mode == "jax" else noisy_population, SPACE, mode, **options)
+    values, keys = population(size), jax.random.split(jax.random.key(3), size)
+    evaluator.check(values, keys)
+    alone = [float(noisy(SPACE.jax_tree(tuple(v[i] for v in values)), keys[i])) for i in range(size)]
+    return {"values": evaluator(values, keys).tolist(), "alone": alone, "shards": evaluator.last_shards()}
+
 def search(**options):
     s = hj.Search(x=hj.float(-5.0, 5.0, shape=(20,)), k=hj.int(0, 4))
     target = jnp.linspace(-2.0, 2.0, 20)
@@ -73,6 +86,10 @@ section("p10_one", lambda: evaluate(10, devices=one))
 section("p10_chunk3", lambda: evaluate(10, chunk_size=3))
 section("p10_chunk3_one", lambda: evaluate(10, chunk_size=3, devices=one))
 section("search", lambda: search(devices=jax.devices()))
+section("keys10", lambda: evaluate_keys(10))
+section("keys10_chunk3", lambda: evaluate_keys(10, chunk_size=3))
+section("keys10_batched_chunk3", lambda: evaluate_keys(10, "jax-batched", chunk_size=3))
+section("keys10_one", lambda: evaluate_keys(10, devices=one))
 print("RESULT " + json.dumps(RESULT), flush=True)
 """
 
@@ -175,6 +192,17 @@ def test_chunks_give_the_same_values(children):
     assert sharded["shards"] == [[0, 3], [1, 3], [2, 3], [3, 3]]  # 3 chunks of 4 rows (3 rounded up to 4)
     assert single["shards"] == [[0, 12]]  # 4 chunks of 3 rows
     assert sharded["compiles"] == single["compiles"] == 1
+
+
+def test_keys_follow_their_rows_through_padding_sharding_and_chunks(children):
+    four, _ = children
+    reference = ok(four, "keys10_one")
+    assert reference["shards"] == [[0, 10]]
+    for name in ("keys10", "keys10_chunk3", "keys10_batched_chunk3"):
+        result = ok(four, name)
+        assert result["values"] == reference["values"], name  # bit for bit, as a one-device run
+        np.testing.assert_allclose(result["values"], result["alone"], rtol=1e-5)  # row i used keys[i]
+        assert [device for device, _ in result["shards"]] == [0, 1, 2, 3]
 
 
 def test_search_on_four_devices_matches_one_device(children):

@@ -1,0 +1,91 @@
+"""BatchedEvaluator with key-taking JAX objectives (one device; several devices: test_sharding.py)."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import hopper_jax as hj
+from hopper_jax.evaluators import BatchedEvaluator, takes_key
+from hopper_jax.noise import average_over_keys
+from hopper_jax.space.compile import Space
+
+SPACE = Space({"w": hj.float(-1.0, 1.0, shape=(3,)), "k": hj.int(0, 5)})
+
+
+def noisy(candidate, key):
+    return jnp.sum(candidate["w"]) + candidate["k"] + jax.random.normal(key)
+
+
+def batched_noisy(population, key):
+    return jnp.sum(population["w"], axis=1) + population["k"] + jax.vmap(jax.random.normal)(key)
+
+
+@pytest.fixture(scope="module")
+def values():
+    z = (jax.random.uniform(jax.random.key(1), (6, 3)), jax.random.uniform(jax.random.key(2), (6,)))
+    return jax.jit(jax.vmap(SPACE.decode))(z)
+
+
+@pytest.fixture(scope="module")
+def keys():
+    return jax.random.split(jax.random.key(7), 6)
+
+
+def expected(values, keys):
+    """Row i's value computed alone with its own key."""
+    return np.asarray([float(np.sum(values[0][i]) + values[1][i] + jax.random.normal(keys[i])) for i in range(6)])
+
+
+def test_takes_key_reads_the_signature():
+    assert takes_key(noisy) and takes_key(lambda c, *, key: 0.0) and takes_key(average_over_keys(noisy, 2))
+    assert takes_key(jax.jit(noisy)) and takes_key(functools.partial(noisy))
+    assert not takes_key(lambda c: 0.0) and not takes_key(lambda c, **kwargs: 0.0) and not takes_key(max)
+
+
+@pytest.mark.parametrize("mode, objective", [("jax", noisy), ("jax-batched", batched_noisy)])
+@pytest.mark.parametrize("chunk_size", [None, 4])
+def test_each_row_gets_its_own_key(values, keys, mode, objective, chunk_size):
+    evaluator = BatchedEvaluator(objective, SPACE, mode, chunk_size=chunk_size)
+    assert evaluator.takes_key
+    evaluator.check(values)
+    evaluator.check(values, keys)
+    np.testing.assert_allclose(evaluator(values, keys), expected(values, keys), rtol=1e-6)
+    other = jax.random.split(jax.random.key(8), 6)
+    assert not np.allclose(evaluator(values, other), evaluator(values, keys))  # the keys matter
+    raw = jax.random.key_data(keys)  # raw uint32 key data is accepted too
+    np.testing.assert_array_equal(evaluator(values, raw), evaluator(values, keys))
+
+
+def test_missing_or_misshapen_keys_say_what_to_pass(values, keys):
+    evaluator = BatchedEvaluator(noisy, SPACE, "jax")
+    with pytest.raises(ValueError, match=r"keys=jax.random.split\(key, population_size\)"):
+        evaluator(values)
+    with pytest.raises(ValueError, match=r"shape \(6,\)"):
+        evaluator(values, keys[:4])
+    with pytest.raises(ValueError, match=r"shape \(6,\)"):
+        evaluator(values, keys.reshape(2, 3))
+    with pytest.raises(ValueError, match="rename"):
+        BatchedEvaluator(noisy, SPACE, "jax", kwargs={"key": 1})
+
+
+def test_keys_are_ignored_by_an_objective_without_a_key(values, keys):
+    evaluator = BatchedEvaluator(lambda c: jnp.sum(c["w"]), SPACE, "jax")
+    assert not evaluator.takes_key
+    np.testing.assert_array_equal(evaluator(values, keys), evaluator(values))
+
+
+def test_check_still_explains_shape_errors(values):
+    with pytest.raises(ValueError, match="a scalar per candidate"):
+        BatchedEvaluator(lambda c, key: c["w"] + jax.random.normal(key), SPACE, "jax").check(values)
+
+
+def test_average_over_keys_is_compiled_once_and_reduces(values, keys):
+    evaluator = BatchedEvaluator(average_over_keys(noisy, 64), SPACE, "jax")
+    out = evaluator(values, keys)
+    clean = np.asarray(jnp.sum(values[0], axis=1) + values[1])
+    assert np.all(np.abs(out - clean) < 0.5) and not np.allclose(out, clean)  # the mean of 64 normals
+    evaluator(values, jax.random.split(jax.random.key(9), 6))
+    assert evaluator._compiled._cache_size() == 1
