@@ -3,7 +3,7 @@
 Layout of `path/`::
 
     search.json      header written once, atomically: seed, space description, direction, mode, ...
-    journal.jsonl    one line per evaluated candidate (see journal.py), fsync'd
+    journal.jsonl    one line per evaluated candidate (see journal.py), fsync'd at least every second
     state/<step>/    Orbax CheckpointManager steps: the state pytree (arrays) + a small JSON part
 
 Orbax commits a step by renaming a temporary directory, so a kill during a save leaves the previous

@@ -60,7 +60,7 @@ class Run:
         self.pending: list = []  # a resumed pool run: candidates drawn but not told when it was saved
         self.pruner = None
         self.objective_keys = None  # JAX mode, a key-taking objective: (first_step, size) → (size,) keys
-        self._journal: list[dict] = []  # records waiting for the next fsync'd append
+        self._journal: list[dict] = []  # records waiting for the next journal append
         self._last_checkpoint = time.monotonic()
         space, history = search._space, search._history
         self._slim = space.host_driven or any(space.leaves[i].encoding.size > history.max_array_size
@@ -163,6 +163,7 @@ class Run:
         self.flush_journal()
         if not force and time.monotonic() - self._last_checkpoint < self.checkpoint_interval:
             return
+        self.store.journal.sync()  # the snapshot must never be ahead of what the journal holds on disk
         tree, meta = snapshot(self.search, self, finished, pending)
         self.store.save(meta["step"], tree, meta)
         self._last_checkpoint = time.monotonic()

@@ -312,7 +312,8 @@ class Search:
           devices: JAX modes: the devices a population is split over (None: jax.local_devices(); in a
             multi-host run pass jax.devices(), see docs/multi_host.md).
           chunk_size: JAX modes: evaluate this many rows at a time (for populations too large for memory).
-          checkpoint_path: a directory. Every evaluation is appended to its journal (fsync'd) and the state
+          checkpoint_path: a directory. Every evaluation is appended to its journal as it finishes (safe
+            from a kill at once, fsync'd to disk within a second) and the state
             is snapshotted with Orbax every `checkpoint_interval` seconds and at the end. If it holds a
             checkpoint, the run resumes from it and uses up what is left of its budget (a finished run
             has nothing left: `run` returns its best; give a larger budget to go on), with the saved

@@ -60,3 +60,19 @@ def test_each_append_writes_only_its_own_lines(tmp_path):
         sizes.append(os.path.getsize(path))
     growth = np.diff(sizes)
     assert growth.max() - growth.min() <= 3  # the digits of `step`: nothing rewritten as the log grows
+
+
+def test_appends_are_fsynced_every_time_or_grouped(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(os, "fsync", lambda fd: calls.append(fd))
+    every = Journal(tmp_path / "a.jsonl", sync_interval=0)
+    for step in range(5):
+        every.append([{"step": step}])
+    assert len(calls) == 5
+    calls.clear()
+    grouped = Journal(tmp_path / "b.jsonl", sync_interval=3600)
+    for step in range(5):
+        grouped.append([{"step": step}])
+    assert len(calls) == 0 and len(grouped.read()) == 5  # written (a kill keeps them), not yet fsync'd
+    grouped.close()
+    assert len(calls) == 1
