@@ -100,6 +100,22 @@ def record_outcome(record: dict) -> Outcome:
     return outcome
 
 
+def replay_outcome(search: Any, replay: dict[int, list[dict]], info: ParamInfo, key: int) -> Outcome | None:
+    """The outcome the journal holds for step `info.step` if it is this very candidate (cache `key`).
+
+    Records of that step for another candidate (a runtime budget draws differently) go to the history.
+    """
+    records = replay.pop(info.step, ())
+    match = next((r for r in records if r["key"] == key), None)
+    for record in records:
+        if record["key"] != key:
+            restore_record(search, record)
+    if match is None:
+        return None
+    info.finished_at = search._history.start_time + match["at"]
+    return record_outcome(match)
+
+
 def restore_record(search: Any, record: dict) -> None:
     """Put a journal record into the history and the duplicate cache (no evaluation, no callbacks)."""
     if "cache" in record:
@@ -193,3 +209,75 @@ def resume(search: Any, run: Any, store: CheckpointStore) -> dict[int, list[dict
     last = max((r["elapsed"] for rs in replay.values() for r in rs if r.get("elapsed") is not None), default=0.0)
     run.budget.elapsed_before = max(run.budget.elapsed_before, last)
     return replay
+
+
+# ---- opening, attaching, saving and loading ----------------------------------------------------------
+def header_of(search: Any, mode: str | None, population_size: int | None) -> dict:
+    return {"format": FORMAT, "seed": search.seed, "space": describe_space(search._space),
+            "direction": search._direction, "mode": mode, "population_size": population_size,
+            "history_start": search._history.start_time, "created": time.time()}
+
+
+def open_store(search: Any, path: Any, overwrite: bool, mode: str, size: int, seed: int | None):
+    """(store, resuming): a checkpoint made for this search is adopted, else a new one is started."""
+    store, header = CheckpointStore(path), header_of(search, mode, size)
+    resuming = store.exists and not overwrite
+    if resuming:
+        adopt_header(search, store, header, seed)
+    else:
+        store.create(header)
+    return store, resuming
+
+
+def adopt_header(search: Any, store: CheckpointStore, header: dict, seed: int | None) -> None:
+    """Check that `store` was made for this search, and take its seed and clock."""
+    saved = store.header()
+    difference = space_difference(saved["space"], header["space"])
+    if difference is not None:
+        raise ValueError(f"The checkpoint at {store.path} was made for a different search space: {difference}. "
+                         f"Declare the same space to resume, or pass overwrite_checkpoint=True to start afresh.")
+    for name in ("direction", "mode", "population_size"):
+        if None not in (saved[name], header[name]) and saved[name] != header[name]:
+            raise ValueError(f"The checkpoint at {store.path} was made with {name}={saved[name]!r}, this run has "
+                             f"{name}={header[name]!r}; use the same to resume, or overwrite_checkpoint=True.")
+    if seed is not None and int(seed) != saved["seed"]:
+        warnings.warn(f"hopper_jax: resuming the checkpoint at {store.path}, which was made with "
+                      f"seed={saved['seed']}; seed={seed} is ignored", stacklevel=4)
+    search.seed = saved["seed"]
+    search._history.clear()
+    search._history.start_time = saved["history_start"]
+    search._cache.clear()
+
+
+def attach(search: Any, run: Any, store: CheckpointStore, interval: float, resuming: bool) -> None:
+    """Resume `run` from `store`, or write what the search knows so far and the first snapshot."""
+    run.store, run.checkpoint_interval = store, float(interval)
+    if resuming:
+        run.replay = resume(search, run, store)
+    else:
+        store.journal.append(existing_records(search))
+        run.checkpoint()
+
+
+def save_search(search: Any, path: Any, run: Any) -> str:
+    """`Search.save`: a new checkpoint directory holding the search as it is (`run`: an idle Run)."""
+    store = CheckpointStore(path)
+    store.create(header_of(search, None, None))
+    run.store = store
+    store.journal.append(existing_records(search))
+    run.checkpoint(finished=True)
+    store.close()
+    return store.path
+
+
+def load_search(search: Any, path: Any, run: Any) -> None:
+    """`Search.load`: restore a checkpoint directory into `search` (`run`: an idle Run)."""
+    store = CheckpointStore(path)
+    if not store.exists:
+        raise FileNotFoundError(f"No hopper_jax checkpoint at {store.path} (it has no search.json)")
+    adopt_header(search, store, header_of(search, None, None), None)
+    search._direction = search._history.direction = store.header()["direction"]
+    for records in resume(search, run, store).values():
+        for record in records:
+            restore_record(search, record)
+    store.close()

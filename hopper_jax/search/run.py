@@ -15,7 +15,7 @@ from ..core.algorithm import Population
 from ..evaluators.outcome import FAILED, OK, PRUNED, Outcome, as_value
 from .callbacks import CallbackList, CandidateType, ParamInfo
 from .candidates import Encoded, apply_overrides, cache_key, fingerprint_keys
-from .checkpointing import journal_record, record_outcome, restore_record, snapshot
+from .checkpointing import journal_record, replay_outcome, restore_record, snapshot
 from .report import SummaryRow, format_summary
 
 #: Temperature multiplier after each consecutive duplicate (PyHopper's intent, min(·, 1) after scaling).
@@ -139,17 +139,7 @@ class Run:
     # ---- checkpoints and replay --------------------------------------------------------------------
     def replayed(self, info: ParamInfo, key: int) -> Outcome | None:
         """The journal's outcome of step `info.step` if it evaluated this very candidate (a resumed run)."""
-        records = self.replay.pop(info.step, None) if self.replay else None
-        if not records:
-            return None
-        match = next((r for r in records if r["key"] == key), None)
-        for record in records:
-            if record["key"] != key:  # a different candidate (e.g. a runtime budget): keep it in the history
-                restore_record(self.search, record)
-        if match is None:
-            return None
-        info.finished_at = self.search._history.start_time + match["at"]
-        return record_outcome(match)
+        return replay_outcome(self.search, self.replay, info, key) if self.replay else None
 
     def flush_journal(self) -> None:
         if self._journal:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import time
-import warnings
 from typing import Any
 
 import jax
@@ -21,10 +19,9 @@ from ..space.compile import Space, python_value
 from ..space.fingerprint import fingerprint
 from .budget import Budget, parse_direction
 from .candidates import Encoded, encode_candidate, host_parameters, merge_dicts, merge_guess
-from .checkpointing import FORMAT, describe_space, existing_records, restore_record, resume, space_difference
+from .checkpointing import attach, load_search, open_store, save_search
 from .history import History
 from .run import Run
-from ..persistence.store import CheckpointStore
 
 BACKENDS = ("auto", "multiprocessing", "ray")
 OBJECTIVE_SALT = 2**32 - 1  # folded into a step's key for the objective's key (proposals use 0..10**6+draws)
@@ -350,14 +347,9 @@ class Search:
             steps = int(generations) * size
         budget = Budget(steps, runtime, endless_mode, seeding_steps, seeding_runtime, seeding_ratio)
         self.seed = secrets.randbits(31) if seed is None else int(seed)
-        store, header, resuming = None, self._checkpoint_header(mode, size), False
+        store, resuming = None, False
         if checkpoint_path is not None:
-            store = CheckpointStore(checkpoint_path)
-            resuming = store.exists and not overwrite_checkpoint
-            if resuming:
-                self._adopt_header(store, header, seed)
-            else:
-                store.create(header)
+            store, resuming = open_store(self, checkpoint_path, overwrite_checkpoint, mode, size, seed)
         budget.seed = self.seed
         self._key = jax.random.key(self.seed)
         schedule = (float(start_temperature), float(end_temperature))
@@ -372,7 +364,7 @@ class Search:
         run = Run(self, budget, callbacks, quiet, ignore_nans, enable_rejection_cache, keep_history)
         run.pruner = pruner
         if store is not None:
-            self._attach_checkpoint(run, store, checkpoint_interval, resuming)
+            attach(self, run, store, checkpoint_interval, resuming)
         pool = None
         if mode == "python" and (n_jobs != 1 or mp_backend == "ray"):
             pool = make_pool(objective, kwargs, n_jobs, mp_backend, ray_address, quiet)
@@ -411,61 +403,12 @@ class Search:
             print(run.summary())
         return self._best
 
-    # ---- checkpoints -------------------------------------------------------------------------------
-    def _checkpoint_header(self, mode: str | None, population_size: int | None) -> dict:
-        return {"format": FORMAT, "seed": self.seed, "space": describe_space(self._space),
-                "direction": self._direction, "mode": mode, "population_size": population_size,
-                "history_start": self._history.start_time, "created": time.time()}
-
-    def _adopt_header(self, store: CheckpointStore, header: dict, seed: int | None) -> None:
-        """Check that `store` was made for this search, and take its seed and clock."""
-        saved = store.header()
-        difference = space_difference(saved["space"], header["space"])
-        if difference is not None:
-            raise ValueError(f"The checkpoint at {store.path} was made for a different search space: {difference}. "
-                             f"Declare the same space to resume, or pass overwrite_checkpoint=True to start afresh.")
-        for name in ("direction", "mode", "population_size"):
-            if None not in (saved[name], header[name]) and saved[name] != header[name]:
-                raise ValueError(f"The checkpoint at {store.path} was made with {name}={saved[name]!r}, this run has "
-                                 f"{name}={header[name]!r}; use the same to resume, or overwrite_checkpoint=True.")
-        if seed is not None and int(seed) != saved["seed"]:
-            warnings.warn(f"hopper_jax: resuming the checkpoint at {store.path}, which was made with "
-                          f"seed={saved['seed']}; seed={seed} is ignored", stacklevel=3)
-        self.seed = saved["seed"]
-        self._history.clear()
-        self._history.start_time = saved["history_start"]
-        self._cache.clear()
-
-    def _attach_checkpoint(self, run: Run, store: CheckpointStore, interval: float, resuming: bool) -> None:
-        """Resume from `store`, or write what the search knows so far and the first snapshot."""
-        run.store, run.checkpoint_interval = store, float(interval)
-        if resuming:
-            run.replay = resume(self, run, store)
-        else:
-            store.journal.append(existing_records(self))
-            run.checkpoint()
-
+    # ---- checkpoints (see checkpointing.py) -----------------------------------------------------------
     def save(self, path: str | os.PathLike) -> str:
         """Write a checkpoint of this search (state, best, history, cache) to directory `path`; returns it."""
-        store = CheckpointStore(path)
-        store.create(self._checkpoint_header(None, None))
-        run = Run(self, Budget(steps=1), None, True, False, True, True)
-        run.store = store
-        store.journal.append(existing_records(self))
-        run.checkpoint(finished=True)
-        store.close()
-        return store.path
+        return save_search(self, path, Run(self, Budget(steps=1), None, True, False, True, True))
 
     def load(self, path: str | os.PathLike) -> Search:
         """Restore a checkpoint written by `save` or by `run(checkpoint_path=...)` into this search."""
-        store = CheckpointStore(path)
-        if not store.exists:
-            raise FileNotFoundError(f"No hopper_jax checkpoint at {store.path} (it has no search.json)")
-        self._adopt_header(store, self._checkpoint_header(None, None), None)
-        self._direction = self._history.direction = store.header()["direction"]
-        run = Run(self, Budget(steps=1), None, True, False, True, True)
-        for records in resume(self, run, store).values():
-            for record in records:
-                restore_record(self, record)
-        store.close()
+        load_search(self, path, Run(self, Budget(steps=1), None, True, False, True, True))
         return self

@@ -127,16 +127,16 @@ def test_a_runtime_budget_resumes_with_the_time_left(tmp_path):
         time.sleep(0.02)
         return fast_loss(p)
 
-    kwargs = dict(steps=None, runtime=12.0)
+    kwargs = dict(steps=None, runtime=20.0)
     with pytest.raises(Interrupt):
-        run(resume_child.space(), interrupted_after(10, slow), tmp_path / "ck", **kwargs)
+        run(resume_child.space(), interrupted_after(3, slow), tmp_path / "ck", **kwargs)
     journal = tmp_path / "ck" / JOURNAL
     used = json.loads(journal.read_text().splitlines()[-1])["elapsed"]  # budget seconds used before the kill
     count = len(journal.read_text().splitlines())
     run(resume_child.space(), slow, tmp_path / "ck", **kwargs)
     elapsed = [json.loads(line)["elapsed"] for line in journal.read_text().splitlines()[count:]]
     assert elapsed and min(elapsed) > used  # the resumed run's clock starts where the killed one stopped
-    assert max(elapsed) <= 12.0
+    assert max(elapsed) <= 20.0
 
 
 def test_pruner_state_is_part_of_the_checkpoint(tmp_path):
