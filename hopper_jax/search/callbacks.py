@@ -34,7 +34,9 @@ class Callback:
     """Subclass and override any hook; every hook is a no-op by default.
 
     In JAX mode the hooks fire once per candidate after the whole generation was evaluated, in
-    population order; `on_generation_end` fires once per generation with the batched results.
+    population order; `on_generation_end(values, fs, infos)` fires once per generation with the batched
+    results: `values` is the population as the objective saw it (a dict of arrays with a leading axis of
+    the generation's evaluated rows), `fs` the (rows,) values, `infos` one ParamInfo per row.
     """
 
     def on_search_start(self, search: Any) -> None: ...

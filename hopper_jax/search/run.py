@@ -378,7 +378,8 @@ class Run:
             local = np.asarray(population.local) & keep
             search._tell_population(population._replace(local=local), np.where(keep, scores, -np.inf))
             budget.record_seconds(time.perf_counter() - started)
-            self.callbacks.on_generation_end(values, user_values[:count], infos)
+            self.callbacks.on_generation_end(search._space.jax_tree(tuple(v[:count] for v in values)),
+                                             user_values[:count], infos)
             self.checkpoint(force=False)
 
     def generation(self, size: int):
