@@ -1,8 +1,8 @@
 """An append-only JSON-lines journal: one line per evaluated candidate, written before the search goes on.
 
 A write appends one line (or one generation's lines) and never rewrites anything, so its cost does not
-grow with the history; fsync is grouped (see `Journal`). A torn last line (a kill mid-write) is dropped on reading; a damaged line in the
-middle is skipped with a warning. Values are JSON with tags for what JSON cannot hold: numpy arrays
+grow with the history; fsync is grouped (see `Journal`). A torn last line (a kill mid-write) is dropped
+on reading; a damaged line in the middle is skipped with a warning. Values are JSON with tags for what JSON cannot hold: numpy arrays
 (``{"__array__": [...], "dtype": ..., "shape": ...}``), tuples, non-finite floats and, as a last resort,
 pickled objects (base64).
 """

@@ -107,7 +107,8 @@ def test_overwrite_starts_afresh(tmp_path):
 
 def test_a_checkpoint_of_another_space_is_refused_naming_the_difference(tmp_path):
     run(hj.Search(x=hj.float(0, 1), n=hj.int(0, 9)), lambda p: p["x"], tmp_path / "ck", steps=5)
-    with pytest.raises(ValueError, match=r"'n' \(IntParameter\).*ub=9 in the checkpoint but 12 here.*overwrite_checkpoint"):
+    difference = r"'n' \(IntParameter\).*ub=9 in the checkpoint but 12 here.*overwrite_checkpoint"
+    with pytest.raises(ValueError, match=difference):
         run(hj.Search(x=hj.float(0, 1), n=hj.int(0, 12)), lambda p: p["x"], tmp_path / "ck", steps=5)
     with pytest.raises(ValueError, match="mode="):
         run(hj.Search(x=hj.float(0, 1), n=hj.int(0, 9)), lambda p: p["x"], tmp_path / "ck", steps=5, mode="jax")
