@@ -43,7 +43,8 @@ def fingerprint(values: tuple[jax.Array, ...], active: jax.Array | None = None) 
         for leaf, value in enumerate(values):
             bits = _bits(value)
             position = jnp.arange(bits.shape[0], dtype=jnp.uint32)
-            salt = _mix(position * jnp.uint32(0x27D4EB2F) + jnp.uint32(seed) + jnp.uint32(leaf * 0x165667B1))
+            leaf_salt = (leaf * 0x165667B1) & 0xFFFFFFFF  # wraps like uint32 arithmetic (leaf >= 12 overflows)
+            salt = _mix(position * jnp.uint32(0x27D4EB2F) + jnp.uint32(seed) + jnp.uint32(leaf_salt))
             leaf_hash = _mix(jnp.sum(_mix(bits ^ salt), dtype=jnp.uint32) + jnp.uint32(leaf))
             if active is not None:
                 leaf_hash = jnp.where(active[leaf], leaf_hash, jnp.uint32(0))

@@ -368,3 +368,11 @@ def test_fingerprint_int_and_bool_values():
     b = np.asarray(fingerprint((jnp.asarray([1, 2, 4], jnp.int32), jnp.asarray(True))))
     c = np.asarray(fingerprint((jnp.asarray([1, 2, 3], jnp.int32), jnp.asarray(False))))
     assert not np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_a_space_of_many_parameters_fingerprints_and_runs():
+    """Leaf indices >= 12 once overflowed the uint32 salt of the fingerprint."""
+    template = {f"c{i}": hj.choice("a", "b", "c", "d") for i in range(20)}
+    search = hj.Search(template)
+    search.run(lambda p: sum(v == "b" for v in p.values()), "max", steps=30, seed=0, quiet=True)
+    assert len(search.history.records) > 0 and search.best_f >= 1
