@@ -24,7 +24,8 @@ import jax
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.machine import fmt, footer, markdown_table  # noqa: E402
+from benchmarks import report  # noqa: E402
+from benchmarks.machine import fmt, markdown_table  # noqa: E402
 from benchmarks.optimizers import unavailable_reason  # noqa: E402
 
 Engine = Callable[[int, int], None]  # (size, steps) -> runs one search
@@ -166,12 +167,8 @@ def main(argv: list[str] | None = None) -> None:
         rows += [_row(size, steps, kind, res) for kind in _METRIC_LABEL]
     header = ["shape", "steps", "metric", "PyHopper 1.2.3", "hopper_jax (Python mode)",
               "ratio hopper_jax / PyHopper"]
-    report = "\n\n".join(["### Engine overhead per candidate (trivial objective)",
-                          markdown_table(header, rows), NOTES, footer()]) + "\n"
-    print(report)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as fh:
-            fh.write(report)
+    report.emit(report.assemble("### Engine overhead per candidate (trivial objective)",
+                                markdown_table(header, rows), NOTES), args.out)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ import os
 import platform
 import shlex
 import sys
+from collections.abc import Sequence
 from importlib import metadata
-from typing import Sequence
 
 
 def _cpu_name() -> str:
@@ -25,7 +25,7 @@ def _cpu_name() -> str:
     return name or platform.machine()
 
 
-def _version(package: str) -> str:
+def package_version(package: str) -> str:
     """Installed version of ``package`` or ``'-'``."""
     try:
         return metadata.version(package)
@@ -38,7 +38,7 @@ def machine_line() -> str:
     import jax
 
     libs = ", ".join(
-        f"{p} {_version(p)}" for p in ("jax", "numpy", "pyhopper", "evosax")
+        f"{p} {package_version(p)}" for p in ("jax", "numpy", "pyhopper", "evosax", "optuna", "nevergrad")
     )
     return (
         f"{_cpu_name()}; nproc={os.cpu_count()}; jax backend={jax.default_backend()}; "

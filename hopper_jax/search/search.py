@@ -363,6 +363,7 @@ class Search:
             self._queue.insert(0, self._initial_guess)
         run = Run(self, budget, callbacks, quiet, ignore_nans, enable_rejection_cache, keep_history)
         run.pruner = pruner
+        self._active_run = run
         if store is not None:
             attach(self, run, store, checkpoint_interval, resuming)
         pool = None
@@ -402,6 +403,13 @@ class Search:
         if not quiet:
             print(run.summary())
         return self._best
+
+    def stop(self) -> None:
+        """Ask a running search to stop, e.g. from a callback once a target is reached: nothing new is drawn,
+        candidates being evaluated finish, and `run` returns the best as usual (like a first Ctrl+C)."""
+        run = getattr(self, "_active_run", None)
+        if run is not None:
+            run.stop_requested = True
 
     # ---- checkpoints (see checkpointing.py) -----------------------------------------------------------
     def save(self, path: str | os.PathLike) -> str:

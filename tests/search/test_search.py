@@ -283,3 +283,22 @@ def test_sample_solution_and_mutate_from_best():
     assert changed == 1  # at a low temperature one parameter, and of an array one element, moves
     with pytest.raises(ValueError, match="temperature"):
         search.mutate_from_best(2.0)
+
+
+def test_stop_from_a_callback_ends_the_run_cleanly():
+    class StopAtTarget(hj.Callback):
+        def on_search_start(self, search):
+            self.search, self.ended = search, False
+
+        def on_new_best(self, candidate, f, info):
+            if f > 0.9:
+                self.search.stop()
+
+        def on_search_end(self):
+            self.ended = True
+
+    stopper = StopAtTarget()
+    search = hj.Search(x=hj.float(0, 1))
+    search.run(lambda p: p["x"], "max", steps=5000, seed=0, quiet=True, callbacks=[stopper])
+    assert search.best_f > 0.9 and len(search.history.records) < 5000 and stopper.ended
+    assert search.history.fs[-1] == search.best_f  # stopped right after the candidate that reached the target
