@@ -1,9 +1,8 @@
 """Classifying what an objective returned."""
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
-
-import jax.numpy as jnp
 
 from hopper_jax.evaluators import FAILED, OK, PRUNED, PruneEvaluation, PythonEvaluator, as_value
 

@@ -13,11 +13,10 @@ import warnings
 from pathlib import Path
 
 import pytest
+import ray  # noqa: E402  (the README test command installs the [ray] extra)
 
 from hopper_jax.evaluators import FAILED, OK, PRUNED, PruneEvaluation
 from hopper_jax.evaluators.ray_pool import MISSING_RAY, RayPool, task_shape
-
-import ray  # noqa: E402  (the README test command installs the [ray] extra)
 
 
 @pytest.fixture(scope="module", autouse=True)

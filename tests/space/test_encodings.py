@@ -14,9 +14,7 @@ from hypothesis import strategies as st
 import hopper_jax as hj
 from hopper_jax.space import declarations as d
 from hopper_jax.space.compile import Space
-from hopper_jax.space.encodings import (BOUNDED_STEP, Continuous, Discrete, Draws, Unbounded, mutation_cap,
-                                        reflect_unit)
-
+from hopper_jax.space.encodings import BOUNDED_STEP, Continuous, Discrete, Draws, Unbounded, mutation_cap, reflect_unit
 
 #: batch size of every move / sample helper, fixed so that compiled functions are reused
 N = 4096

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 import hopper_jax as hj
 from hopper_jax.space import declarations as d
 from hopper_jax.space.compile import Space, initial_value
-from hopper_jax.space.grids import exact_log
 from hopper_jax.space.encodings import Continuous, Discrete, Draws, Unbounded
+from hopper_jax.space.grids import exact_log
 
 B = 8  # rows per batch
 # no shrinking: a failing property fails in seconds, and the messages below describe the declaration
