@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import importlib.util
+import importlib
 import io
 import os
 import statistics
@@ -42,16 +42,7 @@ sys.path.insert(0, ROOT)
 import hopper_jax as hj  # noqa: E402
 from benchmarks.machine import fmt, footer, markdown_table  # noqa: E402
 
-
-def _load_example():
-    spec = importlib.util.spec_from_file_location("batched_hpo", os.path.join(ROOT, "examples", "batched_hpo.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-hpo = _load_example()
+hpo = importlib.import_module("examples.batched_hpo")
 
 WALL_BAR = 1.2  # hopper_jax's wall time at most this multiple of the hand-written vmap's
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
+import importlib
 import math
 import os
 import statistics
@@ -32,16 +32,7 @@ sys.path.insert(0, ROOT)
 import hopper_jax as hj
 from benchmarks.machine import fmt, footer, markdown_table
 
-
-def _load_example():
-    spec = importlib.util.spec_from_file_location("neuroevolution", os.path.join(ROOT, "examples", "neuroevolution.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-neuro = _load_example()
+neuro = importlib.import_module("examples.neuroevolution")
 
 # --- settings (stated in the notes) --------------------------------------------------------------------
 #: Thresholds on the mean training return; a run stops at the last. Acrobot -100 is gym's "solved" (a random

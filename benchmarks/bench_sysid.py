@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
+import importlib
 import io
 import os
 import statistics
@@ -31,17 +31,7 @@ sys.path.insert(0, ROOT)
 import hopper_jax as hj
 from benchmarks.machine import fmt, footer, markdown_table
 
-
-def _load_example():
-    path = os.path.join(ROOT, "examples", "system_identification.py")
-    spec = importlib.util.spec_from_file_location("system_identification", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-sysid = _load_example()
+sysid = importlib.import_module("examples.system_identification")
 Params = dict[str, float]
 HJ_POPULATION = 32
 CMA_POPULATION = 10  # 4 + floor(3 ln 6) = 9, rounded up to divide the budgets

@@ -1,16 +1,10 @@
 """End-to-end: the examples run for real, in a fast configuration."""
 
-import importlib.util
-import pathlib
-
-EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
+import importlib
 
 
 def load(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"examples.{name}")
 
 
 def test_quickstart_finds_a_good_configuration():

@@ -1,25 +1,16 @@
 """examples/batched_hpo.py: a population of MLP configurations trains in one vmapped call and the search finds a good one."""
 
 import functools
-import importlib.util
-import pathlib
+import importlib
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "batched_hpo.py"
 STEPS = 100  # training steps per configuration: fast, and short enough that configurations differ widely
 
 
-def load():
-    spec = importlib.util.spec_from_file_location("batched_hpo_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-hpo = load()
+hpo = importlib.import_module("examples.batched_hpo")
 
 
 def test_search_finds_an_accurate_configuration_and_reports_its_true_accuracy():

@@ -1,24 +1,11 @@
 """examples/neuroevolution.py: the rollout scores policies correctly and the search improves on the zero policy."""
 
-import importlib.util
-import pathlib
-import sys
+import importlib
 
 import jax
 import numpy as np
 
-EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "neuroevolution.py"
-
-
-def load():
-    spec = importlib.util.spec_from_file_location("neuroevolution_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-neuro = load()
+neuro = importlib.import_module("examples.neuroevolution")
 
 
 def test_a_hand_built_bang_bang_policy_solves_mountain_car():

@@ -1,22 +1,11 @@
 """examples/pyhopper_style.py: a PyHopper-style script runs unchanged on hopper_jax with 2 worker processes."""
 
-import importlib.util
+import importlib
 import os
-import pathlib
-
-EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "pyhopper_style.py"
-
-
-def load():
-    # Not registered in sys.modules: cloudpickle then ships the objective to the workers by value.
-    spec = importlib.util.spec_from_file_location("pyhopper_style_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_search_trains_on_two_worker_processes_at_once():
-    example = load()
+    example = importlib.import_module("examples.pyhopper_style")
     best, accuracy, trials = example.main(runtime=None, steps=8, max_iter=10, quiet=True)
     assert len(trials) == 8
     pids = {t["pid"] for t in trials}

@@ -1,23 +1,10 @@
 """examples/system_identification.py: the model fits its own data at the noise floor, and the search gets there."""
 
-import importlib.util
-import pathlib
-import sys
+import importlib
 
 import numpy as np
 
-EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "system_identification.py"
-
-
-def load():
-    spec = importlib.util.spec_from_file_location("system_identification_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-sysid = load()
+sysid = importlib.import_module("examples.system_identification")
 
 
 def test_the_true_parameters_fit_at_the_noise_floor_and_wrong_ones_do_not():

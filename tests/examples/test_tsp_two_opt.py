@@ -1,21 +1,10 @@
 """examples/tsp_two_opt.py: a custom tour parameter with a temperature-dependent 2-opt mutation."""
 
-import importlib.util
-import pathlib
+import importlib
 
 import numpy as np
 
-EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "tsp_two_opt.py"
-
-
-def load():
-    spec = importlib.util.spec_from_file_location("tsp_two_opt_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tsp = load()
+tsp = importlib.import_module("examples.tsp_two_opt")
 
 
 def test_two_opt_search_beats_the_random_start_and_nearest_neighbour():
