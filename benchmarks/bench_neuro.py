@@ -30,7 +30,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import hopper_jax as hj
-from benchmarks.machine import fmt, footer, markdown_table
+from benchmarks import report
+from benchmarks.machine import fmt, markdown_table
 
 neuro = importlib.import_module("examples.neuroevolution")
 
@@ -242,16 +243,12 @@ def main(argv: list[str] | None = None) -> str:
                        cell(censored_median([s for _, s in hits]), args.generations), best, held_out]
                 rows.append(row)
                 print(" | ".join(row), flush=True)
-    text = "\n\n".join([
+    text = report.assemble(*[
         (f"#### Neuroevolution: generations to solve (P = {args.population}, G = {args.generations}, "
          f"K = {args.episodes}, {args.seeds} seeds)"),
         markdown_table(header, rows), verdicts(outcomes), notes(args),
-        footer() + f" — total {(time.perf_counter() - started) / 60:.1f} min"])
-    print(text)
-    if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
+    ], total_s=time.perf_counter() - started)
+    report.emit(text, args.out)
     return text
 
 

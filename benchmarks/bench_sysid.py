@@ -29,7 +29,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import hopper_jax as hj
-from benchmarks.machine import fmt, footer, markdown_table
+from benchmarks import report
+from benchmarks.machine import fmt, markdown_table
 
 sysid = importlib.import_module("examples.system_identification")
 Params = dict[str, float]
@@ -193,15 +194,11 @@ def main(argv: list[str] | None = None) -> str:
             row = [str(budget), opt, f"{at_floor}/{args.seeds}"] + [fmt(m, 3) for m in medians]
             rows.append(row)
             print(" | ".join(row), flush=True)
-    text = "\n\n".join([
+    text = report.assemble(*[
         f"#### System identification: 6 parameters of a gantry crane (median over {args.seeds} seeds)",
         markdown_table(header, rows), verdicts(table), notes(args),
-        footer() + f" — total {(time.perf_counter() - started) / 60:.1f} min"])
-    print(text)
-    if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
+    ], total_s=time.perf_counter() - started)
+    report.emit(text, args.out)
     return text
 
 
