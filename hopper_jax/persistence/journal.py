@@ -2,9 +2,9 @@
 
 A write appends one line (or one generation's lines) and never rewrites anything, so its cost does not
 grow with the history; fsync is grouped (see `Journal`). A torn last line (a kill mid-write) is dropped
-on reading; a damaged line in the middle is skipped with a warning. Values are JSON with tags for what JSON cannot hold: numpy arrays
-(``{"__array__": [...], "dtype": ..., "shape": ...}``), tuples, non-finite floats and, as a last resort,
-pickled objects (base64).
+on reading; a damaged line in the middle is skipped with a warning. Values are JSON with tags for what
+JSON cannot hold: numpy arrays (``{"__array__": [...], "dtype": ..., "shape": ...}``), tuples, non-finite
+floats and, as a last resort, pickled objects (base64).
 """
 
 from __future__ import annotations
@@ -109,14 +109,14 @@ class Journal:
             return []
         with open(self.path, "rb") as file:
             lines = file.read().split(b"\n")
-        records, torn = [], lines.pop()  # the text after the last newline: empty, or a torn line
+        lines.pop()  # the text after the last newline: empty, or a torn line
+        records = []
         for number, line in enumerate(lines, 1):
             try:
                 records.append(json.loads(line))
             except ValueError:
                 warnings.warn(f"hopper_jax: skipped damaged line {number} of the journal {self.path}; that "
                               f"candidate will be evaluated again", stacklevel=2)
-        del torn
         return records
 
     def close(self) -> None:

@@ -130,10 +130,12 @@ def restore_record(search: Any, record: dict) -> None:
 
 def existing_records(search: Any) -> list[dict]:
     """What a search already knows, for a new journal: its history (without steps) and its cache."""
-    records = [{"step": None, "key": None, "status": r["status"], "f": r["f"], "type": int(r["type"]),
-                "temperature": r["temperature"], "at": r["seconds"], "elapsed": None, "seconds": 0.0,
-                "error": r["error"],
-                "partial": None, "candidate": to_json(r["candidate"])} for r in search._history.records]
+    history = search._history
+    records = [{**journal_record(r["candidate"], r["f"], ParamInfo(r["type"], 0.0, temperature=r["temperature"],
+                                                                   error=r["error"]),
+                                 Outcome(r["f"], r["status"], r["error"], seconds=r["duration"] or 0.0), None,
+                                 r["seconds"], None, history.max_array_size), "step": None}
+               for r in history.records]
     return records + ([cache_record(search._cache)] if search._cache else [])
 
 

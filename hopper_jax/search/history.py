@@ -55,8 +55,6 @@ def summarize_arrays(node: Any, max_array_size: int) -> Any:
     return node
 
 
-_slim = summarize_arrays  # the name checkpointing.py imports
-
 
 class History:
     """Log of all evaluations of a `Search`, across its runs.
