@@ -1,12 +1,12 @@
 """Loggers against the real libraries: the files they write are read back and checked."""
 
 import json
-import struct
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support import read_scalars
 
 from hopper_jax.loggers import JSONLinesLogger, MLflowLogger, TensorBoardLogger, to_jsonable
 from hopper_jax.search.callbacks import CandidateType, ParamInfo
@@ -67,22 +67,6 @@ def test_json_lines(tmp_path):
     assert lines[8]["error"] == "returned NaN" and lines[6] == {"event": "duplicate", "step": 3, "type": "local"}
     drive(JSONLinesLogger(path))  # a second search appends
     assert len(path.read_text().splitlines()) == 20
-
-
-def read_scalars(logdir):
-    """{tag: [(step, value), ...]} from the TFRecord event files under `logdir` (parsed by hand)."""
-    from tensorboardX.proto import event_pb2
-
-    scalars = {}
-    for file in sorted(Path(logdir).glob("events.out.tfevents.*")):
-        data, position = file.read_bytes(), 0
-        while position < len(data):
-            (length,) = struct.unpack("<Q", data[position:position + 8])
-            event = event_pb2.Event.FromString(data[position + 12:position + 12 + length])
-            position += 12 + length + 4  # length, its CRC, the record, its CRC
-            for value in event.summary.value:
-                scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
-    return scalars
 
 
 def test_tensorboard(tmp_path):

@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from support import evaluate_all
 
 from hopper_jax.evaluators import FAILED, OK, PRUNED, PruneEvaluation, should_prune
 from hopper_jax.evaluators import pool as pool_module
@@ -51,16 +52,6 @@ def probe(c):
     return None
 
 
-def run_all(pool, candidates):
-    """Evaluate all candidates, keeping every worker busy; {index: Outcome}."""
-    results, todo = {}, list(enumerate(candidates))
-    while todo or pool.in_flight():
-        while todo and pool.in_flight() < pool.capacity:
-            pool.submit(*todo.pop(0))
-        results.update(pool.wait(timeout=30))
-    return results
-
-
 def assert_gone(pids):
     assert multiprocessing.active_children() == []
     for pid in pids:
@@ -80,26 +71,26 @@ def pool():
 def test_each_worker_keeps_its_gpu(pool):
     assert pool.capacity == 2
     seen = {}
-    for outcome in run_all(pool, [{"op": "where"}] * 12).values():
+    for outcome in evaluate_all(pool, [{"op": "where"}] * 12).values():
         gpu, pid = divmod(int(outcome.value), 10**7)
         seen.setdefault(pid, set()).add(gpu)
     assert all(len(ids) == 1 for ids in seen.values())  # pinned for the worker's life
     assert set.union(*seen.values()) == {3, 5}
-    assert run_all(pool, [{"op": "env"}] * 2)[0].value == 0.0  # one worker per GPU: preallocation is left on
+    assert evaluate_all(pool, [{"op": "env"}] * 2)[0].value == 0.0  # one worker per GPU: preallocation is left on
 
 
 def test_exceptions_keep_their_type_and_remote_traceback(pool):
-    outcome = run_all(pool, [{"op": "raise"}])[0]
+    outcome = evaluate_all(pool, [{"op": "raise"}])[0]
     assert outcome.status == FAILED and isinstance(outcome.error, KeyError)
     notes = "\n".join(outcome.error.__notes__)
     assert "Traceback in worker process" in notes and "probe" in notes and "KeyError: 'missing'" in notes
-    stand_in = run_all(pool, [{"op": "unpicklable"}])[0].error  # cannot be pickled: a RuntimeError names it
+    stand_in = evaluate_all(pool, [{"op": "unpicklable"}])[0].error  # cannot be pickled: a RuntimeError names it
     assert isinstance(stand_in, RuntimeError) and "Unpicklable" in str(stand_in) and stand_in.__notes__
 
 
 def test_system_exit_and_pruning_do_not_kill_the_worker(pool):
     pids = pool.pids
-    outcomes = run_all(pool, [{"op": "sys.exit"}, {"op": "prune"}])
+    outcomes = evaluate_all(pool, [{"op": "sys.exit"}, {"op": "prune"}])
     exited, pruned = outcomes[0], outcomes[1]
     assert exited.status == FAILED and isinstance(exited.error, SystemExit) and not exited.crashed
     assert pruned.status == PRUNED
@@ -108,16 +99,16 @@ def test_system_exit_and_pruning_do_not_kill_the_worker(pool):
 
 def test_a_dying_worker_costs_only_its_candidate(pool):
     before = pool.pids
-    outcomes = run_all(pool, [{"op": "exit"}] + [{"op": "sleep", "s": 0.0}] * 5)
+    outcomes = evaluate_all(pool, [{"op": "exit"}] + [{"op": "sleep", "s": 0.0}] * 5)
     assert outcomes[0].status == FAILED and outcomes[0].crashed
     assert outcomes[0].problem.startswith("worker process died (exit code 3)")
     assert all(outcomes[i].status == OK for i in range(1, 6))
     assert pool.capacity == 2 and len(set(pool.pids) - set(before)) == 1  # one replacement
-    assert run_all(pool, [{"op": "where"}] * 4)[0].status == OK
+    assert evaluate_all(pool, [{"op": "where"}] * 4)[0].status == OK
 
 
 def test_a_killed_worker_is_replaced_on_the_same_gpu(pool):
-    run_all(pool, [{"op": "where"}] * 2)  # both workers ready
+    evaluate_all(pool, [{"op": "where"}] * 2)  # both workers ready
     pool.submit(0, {"op": "sleep", "s": 30})
     time.sleep(0.3)
     victim = next(w.process.pid for w in pool._workers if w.ticket == 0)
@@ -126,23 +117,23 @@ def test_a_killed_worker_is_replaced_on_the_same_gpu(pool):
     [(ticket, outcome)] = pool.wait(timeout=10)
     assert ticket == 0 and outcome.crashed and "SIGKILL" in outcome.problem
     assert victim not in pool.pids and pool._workers[gpu].slot == gpu
-    ids = {int(o.value) // 10**7 for o in run_all(pool, [{"op": "where"}] * 8).values()}
+    ids = {int(o.value) // 10**7 for o in evaluate_all(pool, [{"op": "where"}] * 8).values()}
     assert ids == {3, 5}
 
 
 def test_workers_ignore_ctrl_c(pool):
     pids = pool.pids
-    run_all(pool, [{"op": "where"}] * 2)
+    evaluate_all(pool, [{"op": "where"}] * 2)
     for pid in pids:
         os.kill(pid, signal.SIGINT)
-    assert all(o.status == OK for o in run_all(pool, [{"op": "sleep", "s": 0.05}] * 4).values())
+    assert all(o.status == OK for o in evaluate_all(pool, [{"op": "sleep", "s": 0.05}] * 4).values())
     assert pool.pids == pids
 
 
 def test_two_workers_run_in_parallel(pool):
-    run_all(pool, [{"op": "sleep", "s": 0.0}] * 2)  # warm-up: both workers ready
+    evaluate_all(pool, [{"op": "sleep", "s": 0.0}] * 2)  # warm-up: both workers ready
     start = time.perf_counter()
-    outcomes = run_all(pool, [{"op": "sleep", "s": 0.2}] * 4)
+    outcomes = evaluate_all(pool, [{"op": "sleep", "s": 0.2}] * 4)
     assert time.perf_counter() - start < 0.65  # serially: 0.8 s
     assert len({o.value for o in outcomes.values()}) == 2
 
@@ -162,7 +153,7 @@ def test_workers_prune_with_the_pruner_as_it_was_at_submission(pool):
     assert outcomes[0].status == PRUNED and outcomes[0].partial == [0.5]
     assert outcomes[1].status == OK and outcomes[1].value == 3.0 and outcomes[1].partial == [3.0, 3.0, 3.0]
     assert pruner.state_dict() == state  # workers never change the parent's pruner
-    later = run_all(pool, [{"op": "yield", "values": [3.0, 3.0, 3.0]}] * 2)
+    later = evaluate_all(pool, [{"op": "yield", "values": [3.0, 3.0, 3.0]}] * 2)
     pool.submit(2, {"op": "ask", "values": [3.0, 3.0, 3.0]}, pruner)  # now the median is 10
     [(ticket, outcome)] = pool.wait(timeout=30)
     assert ticket == 2 and outcome.status == PRUNED and outcome.partial == [3.0]
@@ -190,7 +181,7 @@ def test_closures_run_and_close_leaves_no_process(monkeypatch):
     with ProcessPool(lambda c, scale: scale * c + offset + probe({"op": "env"}), {"scale": 2.0}, "2x per-gpu",
                      quiet=True) as pool:
         assert pool.capacity == 2  # two workers share GPU 7: preallocation is turned off (+1.0)
-        outcomes = run_all(pool, [1.0, 2.0, 3.0])
+        outcomes = evaluate_all(pool, [1.0, 2.0, 3.0])
         assert [outcomes[i].value for i in range(3)] == [3.5, 5.5, 7.5]
         pids = pool.pids
     assert_gone(pids)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import ray  # noqa: E402  (the README test command installs the [ray] extra)
+from support import evaluate_all
 
 from hopper_jax.evaluators import FAILED, OK, PRUNED, PruneEvaluation
 from hopper_jax.evaluators.ray_pool import MISSING_RAY, RayPool, task_shape
@@ -30,20 +31,10 @@ def local_ray():
     ray.shutdown()
 
 
-def drive(pool, candidates):
-    """Evaluate every candidate through `pool`, at most `capacity` at a time; {ticket: outcome}."""
-    results, todo = {}, list(enumerate(candidates))
-    while todo or pool.in_flight():
-        while todo and pool.in_flight() < pool.capacity:
-            pool.submit(*todo.pop(0))
-        results.update(pool.wait(timeout=30))
-    return results
-
-
 def test_results_come_back_with_their_tickets():
     with RayPool(lambda c, offset: c["x"] * 2 + offset, {"offset": 1}, 2) as pool:
         assert pool.capacity == 2
-        results = drive(pool, [{"x": x} for x in range(6)])
+        results = evaluate_all(pool, [{"x": x} for x in range(6)])
     assert sorted(results) == list(range(6))
     assert [results[t].value for t in range(6)] == [1, 3, 5, 7, 9, 11]
     assert {o.status for o in results.values()} == {OK}
@@ -56,7 +47,7 @@ def test_exceptions_keep_their_type_and_remote_traceback():
         return 1 / candidate
 
     with RayPool(objective, {}, 2) as pool:
-        results = drive(pool, [0, "prune", 4])
+        results = evaluate_all(pool, [0, "prune", 4])
     error = results[0].error
     assert results[0].status == FAILED and isinstance(error, ZeroDivisionError)
     assert any("Remote traceback" in note and "in objective" in note for note in error.__notes__)
@@ -98,7 +89,7 @@ def test_unpicklable_exception_becomes_runtime_error():
         raise Picky(1, 2)
 
     with RayPool(objective, {}, 1) as pool:
-        (outcome,) = drive(pool, [0]).values()
+        (outcome,) = evaluate_all(pool, [0]).values()
     assert isinstance(outcome.error, RuntimeError) and "Picky: 1-2" in str(outcome.error)
     assert "Remote traceback" in outcome.error.__notes__[0]
 
@@ -110,8 +101,8 @@ def test_a_dead_worker_fails_its_candidate_and_the_pool_goes_on():
         return candidate
 
     with RayPool(objective, {}, 2) as pool:
-        results = drive(pool, ["die", 1.0, 2.0])
-        later = drive(pool, [3.0, 4.0])
+        results = evaluate_all(pool, ["die", 1.0, 2.0])
+        later = evaluate_all(pool, [3.0, 4.0])
     assert results[0].status == FAILED and results[0].crashed
     assert results[0].problem.startswith("Ray worker died")
     assert results[1].value == 1.0 and results[2].value == 2.0
@@ -127,7 +118,7 @@ def test_two_tasks_run_at_once(tmp_path):
         return 1.0
 
     with RayPool(task, {}, 2) as pool:
-        results = drive(pool, ["a", "b"])
+        results = evaluate_all(pool, ["a", "b"])
     assert [o.value for o in results.values()] == [1.0, 1.0]
     (a0, a1), (b0, b1) = ([float(t) for t in (tmp_path / n).read_text().split()] for n in "ab")
     assert max(a0, b0) < min(a1, b1)  # both were running at the same moment
@@ -155,7 +146,7 @@ def test_close_terminate_kills_running_tasks():
         pool.submit(2, 1.0)
     assert ray.is_initialized()  # the module's Ray is not the pool's to shut down
     with RayPool(lambda x: x, {}, 2) as fresh:  # both CPUs are free again
-        assert {t: o.value for t, o in drive(fresh, [1.0, 2.0]).items()} == {0: 1.0, 1: 2.0}
+        assert {t: o.value for t, o in evaluate_all(fresh, [1.0, 2.0]).items()} == {0: 1.0, 1: 2.0}
 
 
 def test_close_waits_and_exit_on_error_terminates():

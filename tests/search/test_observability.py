@@ -8,13 +8,12 @@ module fixture) feeds the callback, logger and history tests.
 
 import itertools
 import json
-import struct
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from support import read_scalars
 
 import hopper_jax as hj
 from hopper_jax.pruners import QuantilePruner, TopKPruner
@@ -380,22 +379,6 @@ def test_on_search_end_fires_when_the_objective_raises():
     with pytest.raises(RuntimeError, match="boom"):
         hj.Search(x=hj.float(0.0, 1.0)).run(broken, "max", steps=5, seed=0, quiet=True, callbacks=[recorder])
     assert [e[0] for e in recorder.events] == ["search_start", "start", "search_end"]
-
-
-def read_scalars(logdir):
-    """{tag: [(step, value), ...]} from the TFRecord event files under `logdir` (as in tests/test_loggers.py)."""
-    from tensorboardX.proto import event_pb2
-
-    scalars = {}
-    for file in sorted(Path(logdir).glob("events.out.tfevents.*")):
-        data, position = file.read_bytes(), 0
-        while position < len(data):
-            (length,) = struct.unpack("<Q", data[position:position + 8])
-            event = event_pb2.Event.FromString(data[position + 12:position + 12 + length])
-            position += 12 + length + 4
-            for value in event.summary.value:
-                scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
-    return scalars
 
 
 def test_loggers_through_a_python_run(observed):
