@@ -16,15 +16,14 @@ from ..core.algorithm import Population, hopper
 from ..evaluators import MODES, BatchedEvaluator, PythonEvaluator
 from ..pruners import check_pruner
 from ..space.compile import Space, python_value
-from ..space.fingerprint import fingerprint
 from .budget import Budget, parse_direction
 from .candidates import Encoded, encode_candidate, host_parameters, merge_dicts, merge_guess
 from .checkpointing import attach, load_search, open_store, save_search
+from .compiled import Compiled, compiled
 from .history import History
 from .run import Run
 
 BACKENDS = ("auto", "multiprocessing", "ray")
-OBJECTIVE_SALT = 2**32 - 1  # folded into a step's key for the objective's key (proposals use 0..10**6+draws)
 
 
 def make_pool(objective, kwargs, n_jobs, backend: str, address: str | None, quiet: bool):
@@ -54,7 +53,6 @@ class Search:
         self._queue: list[Encoded] = []
         self._cache: dict[int, float | None] = {}
         self._steps_done = 0  # candidates drawn over all runs; with the seed, it fixes every PRNG key
-        self._jitted: dict[tuple, Any] = {}
         self.seed: int | None = None
         self._key: jax.Array | None = None  # PRNG key of the seed; set by run (or the first draw)
         self._draws = 0  # sample_solution / mutate_from_best calls, each with its own key
@@ -66,7 +64,6 @@ class Search:
         self._schedule = (1.0, 0.2)
         self._algo = hopper(self._space)
         self._state = self._algo.init()
-        self._jitted.clear()
         self._best_encoded = Encoded(tuple(self._state.best), self._space.initial_objects())
         self._best_values = tuple(np.asarray(v) for v in self._space.decode(self._state.best))
         self._best = self._space.to_python(self._best_values, self._best_encoded.objects)
@@ -162,51 +159,18 @@ class Search:
             return self._space.to_python(row_values, encoded.objects)
         return self._space.to_python(tuple(v[0] for v in host[0]), {})
 
-    # ---- jitted pieces (compiled once per space and population size) --------------------------------
-    def _function(self, name: str, size: int):
-        key = (name, size)
-        if key not in self._jitted:
-            self._jitted[key] = jax.jit(getattr(self, f"_{name}_fn"))
-        return self._jitted[key]
-
-    def _propose_fn(self, base_key, first_step, retry, state, progress, heat, explore, failures):
-        """Row i uses the key of global step first_step + i, so candidates do not depend on batching."""
-        steps = first_step + jnp.arange(progress.shape[0])
-        keys = jax.vmap(lambda step: jax.random.fold_in(jax.random.fold_in(base_key, step), retry))(steps)
-        population = self._algo.ask(keys, state, progress, heat, explore, failures)
-        if not population.encoded:  # only Python-side parameters (or none): nothing to decode on device
-            return population, (), jnp.zeros((progress.shape[0], 2), jnp.uint32)
-        values, fingerprints = self._decode_fn(population.encoded)
-        return population, values, fingerprints
+    # ---- jitted pieces (shared by searches over equal spaces: see compiled.py) ------------------------
+    def _compiled(self) -> Compiled:
+        return compiled(self._space, self._algo, self._schedule)
 
     def _objective_keys(self, first_step: int, size: int) -> jax.Array:
         """(size,) PRNG keys for a key-taking JAX objective: one per step, apart from the proposal keys."""
-        return self._function("keys", size)(self._key, first_step, jnp.zeros(size))
-
-    def _keys_fn(self, base_key, first_step, rows):
-        steps = first_step + jnp.arange(rows.shape[0])
-        return jax.vmap(lambda step: jax.random.fold_in(jax.random.fold_in(base_key, step), OBJECTIVE_SALT))(steps)
-
-    def _decode_fn(self, encoded):
-        space = self._space
-
-        def one(row):
-            values = space.decode(row)
-            active = space.active(row)[jnp.asarray(space.array_leaves, jnp.int32)] if space.has_conditions else None
-            return values, fingerprint(values, active)
-
-        return jax.vmap(one)(encoded)
-
-    def _tell_fn(self, state, population, scores):
-        return self._algo.tell(state, population, scores)
-
-    def _tell_sequential_fn(self, state, population, scores):
-        return self._algo.tell(state, population, scores, sequential=True)
+        return self._compiled().keys(self._key, first_step, np.zeros(size, np.float32))
 
     def _propose(self, size, progress, heat, explore, first_step, retry=0, failures=None):
         """(population, values, fingerprints) on the device; host inputs go in as numpy, unconverted."""
         failures = np.zeros(size, np.float32) if failures is None else failures
-        return self._function("propose", size)(
+        return self._compiled().propose(
             self._key, first_step, retry, self._state, np.asarray(progress, np.float32),
             np.broadcast_to(np.asarray(heat, np.float32), (size,)),
             np.asarray(explore, bool), np.asarray(failures, np.float32))
@@ -214,7 +178,7 @@ class Search:
     def _decode_rows(self, encoded: tuple) -> tuple:
         if not encoded:
             return (), np.zeros((1, 2), np.uint32)
-        return self._function("decode", encoded[0].shape[0])(encoded)
+        return self._compiled().decode(encoded)
 
     def _row_population(self, encoded: tuple[np.ndarray, ...]) -> Population:
         """A one-row host population (a guess, or a candidate with Python-side parameters applied)."""
@@ -255,8 +219,8 @@ class Search:
         return population, encoded, tuple(v[0] for v in values), fingerprints[0]
 
     def _tell_population(self, population: Population, scores: np.ndarray, sequential: bool = False) -> None:
-        name = "tell_sequential" if sequential else "tell"
-        self._state = self._function(name, scores.shape[0])(self._state, population, np.asarray(scores, np.float32))
+        tell = self._compiled().tell_sequential if sequential else self._compiled().tell
+        self._state = tell(self._state, population, np.asarray(scores, np.float32))
 
     def _inject_queue(self, population: Population, values, fingerprints):
         """Put queued guesses (the initial guess first) into the first rows of a JAX-mode population."""
@@ -356,7 +320,6 @@ class Search:
         if schedule != self._schedule:
             self._algo = hopper(self._space, start_temperature=schedule[0], end_temperature=schedule[1])
             self._schedule = schedule
-            self._jitted.clear()
         self._initial_guess = None
         if self._best_f is None and not self._queue and not len(self._history.records):
             self._initial_guess = self._encoded_start()

@@ -62,6 +62,20 @@ def _numeric_table(param: d.ChoiceParameter) -> np.ndarray | None:
     return None
 
 
+def _frozen(value: Any) -> Any:
+    """A hashable, comparable copy of an encoding setting; TypeError for a type it does not know."""
+    if isinstance(value, dict):
+        return tuple((k, _frozen(v)) for k, v in sorted(value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, np.ndarray | np.generic):
+        array = np.asarray(value)
+        return array.dtype.str, array.shape, array.tobytes()
+    raise TypeError(f"cannot compare {type(value).__name__}")
+
+
 def contains_parameter(node: Any) -> bool:
     if isinstance(node, dict):
         return any(contains_parameter(v) for v in node.values())
@@ -120,6 +134,21 @@ class Space:
             return encoding.encode(np.clip(level, 0, param.levels - 1))
         value = np.asarray(value, np.float64)
         return encoding.encode(value if param.lb is None else np.clip(value, param.lb, param.ub))
+
+    def signature(self) -> tuple | None:
+        """Everything jitted code reads from this space, hashable: equal signatures compile to the same code.
+
+        Per leaf: its path, whether the shell drives it, its conditions and its encoding's settings (class,
+        bounds, scale, grid, shape, levels, option table). None when an encoding holds a setting of a type
+        this cannot compare.
+        """
+        try:
+            return tuple((leaf.path, leaf.host_driven, leaf.conditions,
+                          None if leaf.encoding is None else (type(leaf.encoding).__qualname__,
+                                                              _frozen(vars(leaf.encoding))))
+                         for leaf in self.leaves)
+        except TypeError:
+            return None
 
     # ---- sizes -------------------------------------------------------------------------------------
     @property

@@ -376,3 +376,23 @@ def test_a_space_of_many_parameters_fingerprints_and_runs():
     search = hj.Search(template)
     search.run(lambda p: sum(v == "b" for v in p.values()), "max", steps=30, seed=0, quiet=True)
     assert len(search.history.records) > 0 and search.best_f >= 1
+
+
+def test_signature_is_equal_for_equal_spaces_and_differs_with_any_setting():
+    def template(lb=0.0, levels=5, log=False):
+        return {"x": hj.float(lb, 1.0, shape=(3,)), "c": hj.choice("a", {"y": hj.int(0, levels)}),
+                "p": hj.float(1e-3, 1.0, log=log), "u": hj.float(), "i": hj.int(2, 64, power_of=2)}
+
+    signature = Space(template()).signature()
+    assert signature is not None and hash(signature) == hash(Space(template()).signature())
+    assert signature == Space(template()).signature()
+    for changed in (dict(lb=0.5), dict(levels=6), dict(log=True)):
+        assert Space(template(**changed)).signature() != signature, changed
+    renamed = Space({("z" if k == "x" else k): v for k, v in template().items()})
+    assert renamed.signature() != signature
+
+
+def test_signature_is_none_for_an_encoding_setting_it_cannot_compare():
+    space = Space({"x": hj.float(0, 1)})
+    space.leaves[0].encoding.unknown = object()
+    assert space.signature() is None

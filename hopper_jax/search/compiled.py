@@ -1,0 +1,92 @@
+"""hopper_jax's own jitted functions for a space, shared by every `Search` over an equal space.
+
+Compiling propose / decode / tell costs about a second per space on a CPU. They are built from the space
+and the algorithm only (never from a `Search`), and kept in a small cache keyed by `Space.signature()`
+and the temperature schedule, so a process that runs several searches over the same space (seeds,
+restarts, a test suite) traces and compiles them once. `jax.clear_caches()` still empties them.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import OrderedDict
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ..core.algorithm import Hopper
+from ..space.compile import Space
+from ..space.fingerprint import fingerprint
+
+#: Folded into a step's key for the objective's key (proposals use retries 0 .. 10**6 + draws).
+OBJECTIVE_SALT = 2**32 - 1
+#: Spaces with at most this many array elements per candidate compile these functions at XLA's lowest CPU
+#: optimisation level: that halves their compile time, and at this size a call costs well under a
+#: millisecond either way (larger spaces keep the fast code; see benchmarks/RESULTS.md).
+QUICK_COMPILE_ELEMENTS = 64
+#: Spaces whose functions are kept.
+CACHE_SIZE = 16
+
+
+class Compiled(NamedTuple):
+    """Jitted functions of one space and schedule; each accepts any population size."""
+
+    propose: object  # (base_key, first_step, retry, state, progress, heat, explore, failures) -> (pop, values, fps)
+    keys: object  # (base_key, first_step, rows (P,)) -> (P,) objective keys
+    decode: object  # encoded rows -> (values, fingerprints)
+    tell: object  # (state, population, scores) -> state
+    tell_sequential: object  # the same, rows told one after the other
+
+
+_cache: OrderedDict[tuple, Compiled] = OrderedDict()
+
+
+def compiled(space: Space, algo: Hopper, schedule: tuple[float, float]) -> Compiled:
+    """The shared functions for `space` with `algo` (built from `space` at `schedule`)."""
+    signature = space.signature()
+    if signature is None:  # an encoding this cache cannot compare: compile for this search alone
+        return _build(space, algo)
+    key = (signature, schedule)
+    if key in _cache:
+        _cache.move_to_end(key)
+    else:
+        _cache[key] = _build(space, algo)
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return _cache[key]
+
+
+def _build(space: Space, algo: Hopper) -> Compiled:
+    quick = space.array_size <= QUICK_COMPILE_ELEMENTS and jax.default_backend() == "cpu"
+    jit = functools.partial(jax.jit, compiler_options={"xla_backend_optimization_level": 0} if quick else None)
+
+    def decode(encoded):
+        def one(row):
+            values = space.decode(row)
+            active = space.active(row)[jnp.asarray(space.array_leaves, jnp.int32)] if space.has_conditions else None
+            return values, fingerprint(values, active)
+
+        return jax.vmap(one)(encoded)
+
+    def propose(base_key, first_step, retry, state, progress, heat, explore, failures):
+        """Row i uses the key of global step first_step + i, so candidates do not depend on batching."""
+        steps = first_step + jnp.arange(progress.shape[0])
+        keys = jax.vmap(lambda step: jax.random.fold_in(jax.random.fold_in(base_key, step), retry))(steps)
+        population = algo.ask(keys, state, progress, heat, explore, failures)
+        if not population.encoded:  # only Python-side parameters (or none): nothing to decode on device
+            return population, (), jnp.zeros((progress.shape[0], 2), jnp.uint32)
+        values, fingerprints = decode(population.encoded)
+        return population, values, fingerprints
+
+    def keys(base_key, first_step, rows):
+        steps = first_step + jnp.arange(rows.shape[0])
+        return jax.vmap(lambda step: jax.random.fold_in(jax.random.fold_in(base_key, step), OBJECTIVE_SALT))(steps)
+
+    return Compiled(
+        propose=jit(propose),
+        keys=jit(keys),
+        decode=jit(decode),
+        tell=jit(algo.tell),
+        tell_sequential=jit(functools.partial(algo.tell, sequential=True)),
+    )

@@ -1,0 +1,60 @@
+"""Tests for hopper_jax.search.compiled: jitted functions shared by searches over equal spaces."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+import hopper_jax as hj
+from hopper_jax.search import compiled as compiled_module
+
+
+def template(ub: float = 1.0) -> dict:
+    return {"x": hj.float(0.0, ub, shape=(3,)), "n": hj.int(0, 9), "act": hj.choice("relu", "tanh")}
+
+
+def loss(p):
+    return jnp.sum((p["x"] - 0.3) ** 2) + (p["n"] - 4) ** 2
+
+
+def run(search: hj.Search) -> list[float]:
+    search.run(loss, "min", mode="jax", population_size=8, generations=4, seed=1, quiet=True)
+    return search.history.fs
+
+
+def test_equal_spaces_share_functions_and_do_not_compile_them_again():
+    first, second = hj.Search(template()), hj.Search(template())
+    assert first._compiled() is second._compiled()
+    run(first)
+    functions = first._compiled()
+    sizes = [f._cache_size() for f in (functions.propose, functions.tell)]
+    assert min(sizes) >= 1
+    run(second)
+    assert [f._cache_size() for f in (functions.propose, functions.tell)] == sizes  # nothing new compiled
+    assert second.history.fs == first.history.fs
+
+
+def test_different_settings_get_their_own_functions_and_sharing_changes_no_result():
+    wide = hj.Search(template(ub=2.0))
+    assert wide._compiled() is not hj.Search(template())._compiled()
+    run(hj.Search(template()))  # fill the cache with the narrow space first
+    shared = run(wide)
+    compiled_module._cache.clear()
+    fresh = run(hj.Search(template(ub=2.0)))
+    assert shared == fresh
+    assert max(np.max(c["x"]) for c in wide.history.candidates) > 1.0  # the wide bounds were used
+
+
+def test_the_cache_keeps_a_bounded_number_of_spaces():
+    compiled_module._cache.clear()
+    for ub in np.linspace(1.0, 2.0, compiled_module.CACHE_SIZE + 3):
+        hj.Search(template(ub=float(ub)))._compiled()
+    assert len(compiled_module._cache) == compiled_module.CACHE_SIZE
+
+
+def test_another_schedule_is_another_entry():
+    search = hj.Search(template())
+    before = search._compiled()
+    search.run(loss, "min", mode="jax", population_size=8, generations=2, seed=0, quiet=True,
+               start_temperature=0.5, end_temperature=0.1)
+    assert search._compiled() is not before
