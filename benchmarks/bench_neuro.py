@@ -29,9 +29,9 @@ from jax.flatten_util import ravel_pytree
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import hopper_jax as hj
-from benchmarks import report
-from benchmarks.machine import fmt, markdown_table
+import hopper_jax as hj  # noqa: E402
+from benchmarks import report  # noqa: E402
+from benchmarks.machine import fmt, markdown_table  # noqa: E402
 
 neuro = importlib.import_module("examples.neuroevolution")
 
@@ -169,7 +169,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--population", type=int, default=64)
     p.add_argument("--episodes", type=int, default=8, help="K: training episodes per candidate")
     p.add_argument("--held-out", type=int, default=64, help="episodes to score each final policy")
-    p.add_argument("--quick", action="store_true", help="CI smoke run: CartPole-v1, 1 seed, G=6, P=32, K=2, no hopper_jax_s05")
+    p.add_argument("--quick", action="store_true",
+                   help="CI smoke run: CartPole-v1, 1 seed, G=6, P=32, K=2, no hopper_jax_s05")
     p.add_argument("--out", help="write a markdown fragment here")
     args = p.parse_args(argv)
     if args.quick:

@@ -57,9 +57,11 @@ evaluation grows with the run (here TPE took ~36 s for 1000 trials at d=10; NGOp
 - Dimension limits (cost): {limits}.
 - random: uniform in the box. f(box centre): f at x = 0, for reference (PyHopper starts there).
 - Seeds: {seeds} per cell{caps}.
-- Wall time: median per run, end to end. hopper_jax compiles its functions inside every run (a fresh \
-Search each time, ~1–1.5 s); the evosax programs are compiled once per (function, d) and reused across \
-seeds, so their median excludes compilation (the first seed pays it). The machine is shared: other jobs ran alongside, so wall times are inflated and noisy; the footer's total is the sum of the runs' wall times (runs are cached with --cache, so a resumed report still counts them)."""
+- Wall time: median per run, end to end. hopper_jax's own functions are compiled for the first seed and \
+shared by later searches over the same space, and the evosax programs are compiled once per (function, d) \
+and reused across seeds, so both medians exclude compilation (the first seed pays it). The machine is \
+shared: other jobs ran alongside, so wall times are inflated and noisy; the footer's total is the sum of \
+the runs' wall times (runs are cached with --cache, so a resumed report still counts them)."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

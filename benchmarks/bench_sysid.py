@@ -28,9 +28,9 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import hopper_jax as hj
-from benchmarks import report
-from benchmarks.machine import fmt, markdown_table
+import hopper_jax as hj  # noqa: E402
+from benchmarks import report  # noqa: E402
+from benchmarks.machine import fmt, markdown_table  # noqa: E402
 
 sysid = importlib.import_module("examples.system_identification")
 Params = dict[str, float]
@@ -176,8 +176,8 @@ def main(argv: list[str] | None = None) -> str:
     args = parse_args(argv)
     data, validation = sysid.experiment(0), sysid.experiment(1)
     floor = NOISE_FLOOR_FACTOR * float(sysid.fit_loss(sysid.TRUE, data))
-    header = ["budget", "optimizer", "runs at noise floor", "fit loss", "param error", "validation RMSE x [mm]", "validation RMSE θ [deg]",
-              "wall s"]
+    header = ["budget", "optimizer", "runs at noise floor", "fit loss", "param error", "validation RMSE x [mm]",
+              "validation RMSE θ [deg]", "wall s"]
     rows, table, started = [], {}, time.perf_counter()
     for budget in args.budgets:
         for opt in args.optimizers:

@@ -56,14 +56,14 @@ TRUE = {k: p.true for k, p in PARAMETERS.items()}
 def derivative(state: jax.Array, force: jax.Array, p: dict) -> jax.Array:
     """d/dt of state (x, θ, ẋ, θ̇) under `force` [N] for parameters `p` (a dict of scalars)."""
     _, theta, v, omega = state
-    mc, mp, l = p["cart_mass"], p["pole_mass"], p["length"]
+    mc, mp, length = p["cart_mass"], p["pole_mass"], p["length"]
     sin, cos = jnp.sin(theta), jnp.cos(theta)
     friction = p["cart_viscous"] * v + p["cart_coulomb"] * jnp.tanh(v / V_SMOOTH)
-    r0 = force - friction + mp * l * omega**2 * sin  # cart equation, right-hand side
-    r1 = -mp * G * l * sin - p["pivot_damping"] * omega  # pendulum equation, right-hand side
-    det = mp * l**2 * (mc + mp * sin**2)
-    accel = (mp * l**2 * r0 - mp * l * cos * r1) / det
-    alpha = ((mc + mp) * r1 - mp * l * cos * r0) / det
+    r0 = force - friction + mp * length * omega**2 * sin  # cart equation, right-hand side
+    r1 = -mp * G * length * sin - p["pivot_damping"] * omega  # pendulum equation, right-hand side
+    det = mp * length**2 * (mc + mp * sin**2)
+    accel = (mp * length**2 * r0 - mp * length * cos * r1) / det
+    alpha = ((mc + mp) * r1 - mp * length * cos * r0) / det
     return jnp.stack([v, omega, accel, alpha])
 
 

@@ -10,11 +10,11 @@ import pytest
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt  # noqa: E402
 
-from hopper_jax.plots import plot_history, plot_marginals
-from hopper_jax.search.callbacks import CandidateType, ParamInfo
-from hopper_jax.search.history import FAILED, PRUNED, History
+from hopper_jax.plots import plot_history, plot_marginals  # noqa: E402
+from hopper_jax.search.callbacks import CandidateType, ParamInfo  # noqa: E402
+from hopper_jax.search.history import FAILED, PRUNED, History  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""examples/batched_hpo.py: a population of MLP configurations trains in one vmapped call and the search finds a good one."""
+"""examples/batched_hpo.py: MLP configurations train in one vmapped call and the search finds a good one."""
 
 import functools
 import importlib

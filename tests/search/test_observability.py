@@ -124,7 +124,9 @@ def run_on(search, objective, **kwargs):
 
 
 def test_quantile_pruner_generator_and_should_prune_decide_as_the_pruner_does_by_hand(py_search):
-    make = lambda: QuantilePruner(0.5, warmup=3)
+    def make():
+        return QuantilePruner(0.5, warmup=3)
+
     recorder, search = Recorder(), py_search
     records = run_on(search, staged, steps=40, seed=0, pruner=make(), callbacks=[recorder])
     assert sum(r["status"] == "pruned" for r in records) > 0 and sum(r["status"] == "ok" for r in records) > 0
@@ -150,7 +152,9 @@ def test_quantile_pruner_generator_and_should_prune_decide_as_the_pruner_does_by
 
 
 def test_topk_pruner_and_prune_evaluation_without_a_pruner(py_search):
-    make = lambda: TopKPruner(3)
+    def make():
+        return TopKPruner(3)
+
     search, pruner = py_search, make()
     records = run_on(search, staged, steps=40, seed=2, pruner=pruner)
     assert sum(r["status"] == "pruned" for r in records) > 0
@@ -176,7 +180,9 @@ def test_topk_pruner_and_prune_evaluation_without_a_pruner(py_search):
 
 # ---- 2. pruning with a pool of worker processes ----------------------------------------------------------
 def test_pool_pruning_is_deterministic_and_uses_the_pruner_as_of_submission():
-    make = lambda: QuantilePruner(0.5, warmup=3)
+    def make():
+        return QuantilePruner(0.5, warmup=3)
+
     runs = []
     for _ in range(2):
         search = space()
@@ -419,7 +425,9 @@ def test_history_after_a_real_run(observed, tmp_path):
     statistics = history.statistics()
     phases = [name for name in statistics if name != "total"]
     assert {"init", "random", "local"} <= set(phases)
-    count = lambda s: s["ok"] + s["failed"] + s["pruned"]
+    def count(s):
+        return s["ok"] + s["failed"] + s["pruned"]
+
     assert sum(count(statistics[name]) for name in phases) == count(statistics["total"]) == len(records)
     assert statistics["total"]["ok"] == len(history) and statistics["total"]["failed"] > 0
     assert statistics["total"]["best_f"] == search.best_f

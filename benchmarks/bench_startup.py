@@ -1,0 +1,135 @@
+"""Start-up cost of a search: compiling hopper_jax's own jitted functions, cold and shared.
+
+Two measurements, both with a trivial JAX objective so that only hopper_jax's own work shows:
+
+1. `propose` (ask + decode + fingerprints, the largest of hopper_jax's functions) for spaces of 6 scalar
+   floats (the HPO example's space), one float vector of 64 elements and one of 1000: XLA compile seconds
+   and milliseconds per call at XLA's default CPU optimisation level and at level 0, which hopper_jax uses
+   for spaces of at most `QUICK_COMPILE_ELEMENTS` elements.
+2. End to end, a new `Search` plus a JAX-mode run of 2 generations × 16 over the HPO space: from cold JAX
+   caches (`jax.clear_caches()`: what the first search of a process pays) and again with a second
+   `Search` over an equal space, which reuses the first one's compiled functions.
+
+    python benchmarks/bench_startup.py --quick
+    python benchmarks/bench_startup.py           # full: writes benchmarks/results/startup.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import monitoring
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import hopper_jax as hj  # noqa: E402
+from benchmarks import report  # noqa: E402
+from benchmarks.machine import fmt, markdown_table  # noqa: E402
+from hopper_jax.search.compiled import QUICK_COMPILE_ELEMENTS  # noqa: E402
+
+POPULATION = 16
+LOW = {"xla_backend_optimization_level": 0}
+
+
+def hpo_space() -> dict:
+    """The six hyperparameters of examples/batched_hpo.py (declared here to keep optax out of this script)."""
+    return {"learning_rate": hj.float(1e-4, 1.0, log=True), "weight_decay": hj.float(1e-6, 1e-1, log=True),
+            "b1": hj.float(0.5, 0.99), "b2": hj.float(0.9, 0.9999), "init_scale": hj.float(0.05, 5.0, log=True),
+            "label_smoothing": hj.float(0.0, 0.3)}
+
+
+SPACES = {"6 scalar floats (HPO)": hpo_space, "float vector (64,)": lambda: {"x": hj.float(-5, 5, shape=(64,))},
+          "float vector (1000,)": lambda: {"x": hj.float(-5, 5, shape=(1000,))}}
+
+
+def propose_costs(template: dict, options: dict | None, calls: int) -> tuple[float, float]:
+    """(compile seconds, median ms per call) of `propose` for P = POPULATION at the given compiler options."""
+    search = hj.Search(template)
+    search._key = jax.random.key(0)
+    functions = search._compiled()
+    args = (search._key, 0, 0, search._state, np.full(POPULATION, 0.5, np.float32), np.ones(POPULATION, np.float32),
+            np.zeros(POPULATION, bool), np.zeros(POPULATION, np.float32))
+    lowered = jax.jit(functions.propose.__wrapped__).lower(*args)
+    start = time.perf_counter()
+    compiled = lowered.compile(options)
+    compile_s = time.perf_counter() - start
+    jax.block_until_ready(compiled(*args))
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        jax.block_until_ready(compiled(*args))
+        times.append(time.perf_counter() - start)
+    return compile_s, 1e3 * statistics.median(times)
+
+
+def trivial(params: dict) -> jax.Array:
+    return -sum(jnp.sum((v - 0.1) ** 2) for v in params.values())
+
+
+class CompileClock:
+    """Sums JAX's backend-compile seconds."""
+
+    total = 0.0
+
+    @classmethod
+    def listener(cls, event: str, duration: float, **_: object) -> None:
+        if event.endswith("backend_compile_duration"):
+            cls.total += duration
+
+
+def search_run() -> tuple[float, float]:
+    """(wall seconds, backend-compile seconds) of Search(...) + a 2 × 16 JAX-mode run over the HPO space."""
+    CompileClock.total = 0.0
+    start = time.perf_counter()
+    hj.Search(hpo_space()).run(trivial, "max", generations=2, population_size=POPULATION, mode="jax", seed=0,
+                               quiet=True)
+    return time.perf_counter() - start, CompileClock.total
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    report.add_output_arguments(parser, "startup", "1 repeat, fewer calls")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    repeats, calls = (1, 20) if args.quick else (args.repeats, 200)
+    began = time.perf_counter()
+    jnp.ones(1).block_until_ready()
+    rows = []
+    for name, space in SPACES.items():
+        costs = {level: [propose_costs(space(), options, calls) for _ in range(repeats)]
+                 for level, options in (("default", None), ("0", LOW))}
+        (c2, t2), (c0, t0) = ([statistics.median(x) for x in zip(*costs[level])] for level in ("default", "0"))
+        rows.append([name, fmt(c2, 3), fmt(c0, 3), fmt(c2 / c0, 3), fmt(t2, 3), fmt(t0, 3), fmt(t0 / t2, 3)])
+        print(f"{name}: compile {c2:.3f} / {c0:.3f} s, call {t2:.3f} / {t0:.3f} ms", file=sys.stderr, flush=True)
+    monitoring.register_event_duration_secs_listener(CompileClock.listener)
+    cold, warm = [], []
+    for _ in range(repeats):  # interleaved: cold, then a second equal space
+        jax.clear_caches()
+        cold.append(search_run())
+        warm.append(search_run())
+    (cold_wall, cold_compile), (warm_wall, warm_compile) = ([statistics.median(x) for x in zip(*runs)]
+                                                            for runs in (cold, warm))
+    run_rows = [["first search (cold JAX caches)", fmt(cold_wall, 3), fmt(cold_compile, 3)],
+                ["second search over an equal space", fmt(warm_wall, 3), fmt(warm_compile, 3)],
+                ["ratio first / second", fmt(cold_wall / warm_wall, 3), "—"]]
+    report.emit(report.assemble(
+        f"### `propose` for P = {POPULATION}: XLA compile seconds and ms per call, default CPU optimisation "
+        f"level vs level 0 (median of {repeats})",
+        markdown_table(["space", "compile s (default)", "compile s (level 0)", "compile ratio", "call ms (default)",
+                        "call ms (level 0)", "call ratio level 0 / default"], rows),
+        f"hopper_jax compiles at level 0 when a candidate has at most {QUICK_COMPILE_ELEMENTS} array elements.",
+        f"### Search(...) + run(generations=2, population_size={POPULATION}, mode='jax') over the HPO space, "
+        f"trivial objective (median of {repeats})",
+        markdown_table(["run", "wall s", "of which backend compile s"], run_rows),
+        total_s=time.perf_counter() - began), report.output_path(args))
+
+
+if __name__ == "__main__":
+    main()
