@@ -19,5 +19,5 @@ def test_quick_startup_benchmark():
     spaces = [k for k in rows if k.startswith(("6 scalar", "float vector"))]
     assert len(spaces) == 3
     assert all(float(v) > 0 for k in spaces for v in rows[k])  # seconds, ms and ratios: all measured
-    first, second = rows["first search (cold JAX caches)"], rows["second search over an equal space"]
-    assert all(float(v) > 0 for v in first + second)
+    runs = [v for k, v in rows.items() if "search" in k]
+    assert len(runs) == 3 and all(float(v) > 0 for run in runs for v in run)
