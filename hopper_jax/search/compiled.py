@@ -57,6 +57,13 @@ def compiled(space: Space, algo: Hopper, schedule: tuple[float, float]) -> Compi
     return _cache[key]
 
 
+def step_keys(base_key: jax.Array, first_step, count: int, salt) -> jax.Array:
+    """(count,) keys: row i gets fold_in(fold_in(base_key, first_step + i), salt), so a candidate's key
+    depends on its global step and not on how the steps were batched."""
+    steps = first_step + jnp.arange(count)
+    return jax.vmap(lambda step: jax.random.fold_in(jax.random.fold_in(base_key, step), salt))(steps)
+
+
 def _build(space: Space, algo: Hopper) -> Compiled:
     quick = space.array_size <= QUICK_COMPILE_ELEMENTS and jax.default_backend() == "cpu"
     jit = functools.partial(jax.jit, compiler_options={"xla_backend_optimization_level": 0} if quick else None)
@@ -70,18 +77,15 @@ def _build(space: Space, algo: Hopper) -> Compiled:
         return jax.vmap(one)(encoded)
 
     def propose(base_key, first_step, retry, state, progress, heat, explore, failures):
-        """Row i uses the key of global step first_step + i, so candidates do not depend on batching."""
-        steps = first_step + jnp.arange(progress.shape[0])
-        keys = jax.vmap(lambda step: jax.random.fold_in(jax.random.fold_in(base_key, step), retry))(steps)
-        population = algo.ask(keys, state, progress, heat, explore, failures)
+        population = algo.ask(step_keys(base_key, first_step, progress.shape[0], retry), state, progress, heat,
+                              explore, failures)
         if not population.encoded:  # only Python-side parameters (or none): nothing to decode on device
             return population, (), jnp.zeros((progress.shape[0], 2), jnp.uint32)
         values, fingerprints = decode(population.encoded)
         return population, values, fingerprints
 
     def keys(base_key, first_step, rows):
-        steps = first_step + jnp.arange(rows.shape[0])
-        return jax.vmap(lambda step: jax.random.fold_in(jax.random.fold_in(base_key, step), OBJECTIVE_SALT))(steps)
+        return step_keys(base_key, first_step, rows.shape[0], OBJECTIVE_SALT)
 
     return Compiled(
         propose=jit(propose),
