@@ -1,7 +1,26 @@
 """Helpers shared by several test modules (tests/ is on sys.path through tests/conftest.py)."""
 
+import os
 import struct
+import subprocess
+import sys
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_quick(script: str, timeout: float = 300) -> str:
+    """stdout of `python benchmarks/<script> --quick` on the CPU (fails the test on a non-zero exit)."""
+    env = {**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
+    result = subprocess.run([sys.executable, f"benchmarks/{script}", "--quick"], cwd=ROOT, env=env, check=False,
+                            capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def cells(line: str) -> list[str]:
+    """The stripped cells of one markdown table line."""
+    return [c.strip() for c in line.strip().strip("|").split("|")]
 
 
 def evaluate_all(pool, candidates):

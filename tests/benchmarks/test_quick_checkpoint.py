@@ -1,21 +1,11 @@
 """benchmarks/bench_checkpoint.py --quick measures all three costs and prints well-formed tables."""
 
-import pathlib
-import subprocess
-import sys
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-def cells(line: str) -> list[str]:
-    return [c.strip() for c in line.strip().strip("|").split("|")]
+from support import cells, run_quick
 
 
 def test_quick_checkpoint_benchmark():
-    result = subprocess.run([sys.executable, "benchmarks/bench_checkpoint.py", "--quick"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300, check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
-    rows = {cells(line)[0]: cells(line) for line in result.stdout.splitlines() if line.startswith("| ")}
+    stdout = run_quick("bench_checkpoint.py")
+    rows = {cells(line)[0]: cells(line) for line in stdout.splitlines() if line.startswith("| ")}
     assert float(rows["no checkpoint"][1]) > 1.0  # a 1 ms objective costs at least 1 ms per evaluation
     assert float(rows["checkpoint (default 60 s snapshots)"][1]) > 1.0
     appends = [float(v[1]) for k, v in rows.items() if k.startswith("records ")]

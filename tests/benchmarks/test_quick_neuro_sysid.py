@@ -1,31 +1,24 @@
 """benchmarks/bench_neuro.py and bench_sysid.py --quick run every optimizer end to end and print sane tables."""
 
 import math
-import os
-import pathlib
-import subprocess
-import sys
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from support import cells, run_quick
 
 
-def run_quick(script: str) -> dict[str, list[str]]:
+def quick_rows(script: str) -> dict[str, list[str]]:
     """Run `script --quick`; return the markdown table's rows keyed by optimizer name."""
-    env = {**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
-    result = subprocess.run([sys.executable, f"benchmarks/{script}", "--quick"], cwd=ROOT, env=env, check=False,
-                            capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert f"Command: `python benchmarks/{script} --quick`" in result.stdout
+    stdout = run_quick(script, timeout=180)
+    assert f"Command: `python benchmarks/{script} --quick`" in stdout
     rows = {}
-    for line in result.stdout.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if line.startswith("| ") and len(cells) > 2 and cells[0] not in ("env", "budget"):
-            rows[cells[2] if script == "bench_neuro.py" else cells[1]] = cells
+    for line in stdout.splitlines():
+        row = cells(line)
+        if line.startswith("| ") and len(row) > 2 and row[0] not in ("env", "budget"):
+            rows[row[2] if script == "bench_neuro.py" else row[1]] = row
     return rows
 
 
 def test_quick_neuroevolution_benchmark():
-    rows = run_quick("bench_neuro.py")
+    rows = quick_rows("bench_neuro.py")
     assert sorted(rows) == ["hopper_jax", "openes", "snes"]
     for name, (env, threshold, _, solved, gens, seconds, best, held_out) in rows.items():
         assert env == "CartPole-v1" and threshold == ">= 475", name
@@ -39,7 +32,7 @@ def test_quick_neuroevolution_benchmark():
 
 
 def test_quick_system_identification_benchmark():
-    rows = run_quick("bench_sysid.py")
+    rows = quick_rows("bench_sysid.py")
     assert sorted(rows) == ["cma_es", "hopper_jax", "hopper_jax_seq", "pyhopper", "random"]
     for name, (budget, _, at_floor, loss, param_error, rmse_x, rmse_theta, seconds) in rows.items():
         assert budget == "400" and at_floor in ("0/1", "1/1"), name

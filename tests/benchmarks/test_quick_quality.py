@@ -3,24 +3,12 @@ and print well-formed reports: a finite value from every optimizer in every row,
 positive throughput ratios."""
 
 import math
-import os
-import pathlib
-import subprocess
-import sys
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from support import cells, run_quick
+
 QUALITY_OPTIMIZERS = ["hopper_jax", "hopper_jax_seq", "pyhopper", "cmaes", "sep_cmaes", "snes", "openes",
                       "optuna_tpe", "ngopt", "random"]
 MIXED_OPTIMIZERS = ["hopper_jax", "pyhopper", "optuna_tpe", "random"]
-
-
-def run_quick(script: str) -> str:
-    """stdout of `python benchmarks/<script> --quick` (fails the test on a non-zero exit)."""
-    env = {**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
-    result = subprocess.run([sys.executable, f"benchmarks/{script}", "--quick"], cwd=ROOT, env=env, check=False,
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
 
 
 def table_after(text: str, heading: str) -> list[dict[str, str]]:
@@ -32,7 +20,7 @@ def table_after(text: str, heading: str) -> list[dict[str, str]]:
         if rows and not line.startswith("|"):
             break
         if line.startswith("|"):
-            rows.append([c.strip() for c in line.strip().strip("|").split("|")])
+            rows.append(cells(line))
     header, body = rows[0], rows[2:]  # rows[1] is the |---| separator
     return [dict(zip(header, row)) for row in body]
 
