@@ -111,15 +111,11 @@ def render(results: dict[tuple[int, int], dict[str, float]], repeats: int) -> li
                            *(fmt(rate[o] / rate["dense floor"], 3) for o in OURS),
                            fmt(rate[OURS[0]] / rate["evosax Sep-CMA-ES"], 3)])
         verdicts.append((p, d, rate[OURS[0]] / rate[BAR], rate[OURS[1]] / rate[BAR]))
-    missed = [f"({p}, {d:.0e}): {r2:.2f}×" for p, d, r2, _ in verdicts if r2 < 1.0]
-    verdict = ("**Bar met**: hopper_jax's phase-2 ask (local perturbation, the ask of 75 % of a default run) "
-               "≥ 1× evosax OpenES ask at every size." if not missed else
-               "**Bar MISSED**: hopper_jax's phase-2 ask < 1× evosax OpenES ask at (P, d) = " + "; ".join(missed))
-    slow = [f"({p}, {d:.0e}): {r1:.2f}×" for p, d, _, r1 in verdicts if r1 < 1.0]
-    verdict += ("\n\nPhase 1 (random sampling) ≥ 1× OpenES at every size too." if not slow else
-                "\n\nPhase 1 (random sampling) is **slower than OpenES** at (P, d) = " + "; ".join(slow)
-                + ": it draws P·d independent uniforms, OpenES's antithetic ask P/2·d normals, and both are "
-                "bound by JAX's threefry generator (compare phase 1 with the dense floor).")
+    missed = [f"{phase} at ({p}, {d:.0e}): {r:.2f}×" for p, d, r2, r1 in verdicts
+              for phase, r in (("phase 2", r2), ("phase 1", r1)) if r < 1.0]
+    verdict = ("**Bar met**: hopper_jax's ask, phase 2 (local perturbation, 75 % of a default run) and phase 1 "
+               "(random sampling) alike, ≥ 1× evosax OpenES ask at every size." if not missed else
+               "**Bar MISSED**: hopper_jax's ask < 1× evosax OpenES ask for " + "; ".join(missed))
     return [
         f"### Candidates per second of `ask` (median of {repeats} timed calls after warm-up)",
         markdown_table(["P", "d", *METHODS], rate_rows),
@@ -139,7 +135,8 @@ Times are medians; candidates/s = P / seconds per ask.
 (the encoded rows, the phase-2 flags, per-parameter actions and temperatures that `tell` needs), from \
 `algo.init()` (best at the box centre). Phase 2 changes at most 4·√d elements per row (`mutation_cap`), \
 drawing O(√d) random numbers per row, but still writes every element of its (P, d) outputs; phase 1 \
-draws P·d uniforms.
+draws P·d uniforms, on CPU in batches of rows of about 2^20 elements (`CPU_BATCH_ELEMENTS`), which keeps \
+threefry's intermediates in cache and made it about 2× faster than one vmap over the population (same values).
 - evosax asks run from their initial state (mean 0, default params); OpenES antithetic sampling draws \
 P/2 · d normals and mirrors them; Sep-CMA-ES draws P · d normals and scales them by its diagonal. \
 The dense floor draws P · d normals, adds a mean and clips (no state)."""
