@@ -5,7 +5,9 @@ candidate at a temperature T(progress) that anneals linearly from `start_tempera
 `end_temperature`: T sets how many parameters move (max(1, round(T · n_params)), as in PyHopper), how
 many elements of an array parameter move (see `encodings.mutation_cap`) and the step size, which is
 multiplied by an adaptive factor exp(log_step) following the 1/5 success rule, so that steps shrink
-when they stop improving and grow when they do.
+when they stop improving and grow when they do. After duplicates the shell asks with `heat` > 1: steps
+grow, and the number of moved parameters is drawn uniformly between the cold and the heated count, so
+that a hot retry can still move a single parameter.
 
 Everything here is jittable and works on a whole population at once; `progress` is one value per
 candidate, so a population may straddle the phase boundary. Scores are maximised (the shell negates
@@ -39,6 +41,11 @@ SUCCESS_TARGET = 0.2
 #: Change of log_step per unit of (success - target) / (1 - target), for one sequential evaluation.
 STEP_ADAPTATION = 0.2
 LOG_STEP_RANGE = (-12.0, 1.0)
+#: On CPU, phase 1 samples a population this many array elements at a time (a scan over row batches):
+#: threefry's intermediates then stay in cache, which made sampling (256, 1e5) and (64, 1e6) populations
+#: about 2x faster than one vmap (benchmarks/RESULTS.md §7). The values are identical either way. Phase 2
+#: draws O(sqrt(d)) numbers per row and is faster as one vmap.
+CPU_BATCH_ELEMENTS = 2**20
 
 
 class HopperState(NamedTuple):
@@ -97,18 +104,27 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         return HopperState(best, jnp.float32(-jnp.inf), jnp.float32(0.0), jnp.int32(0), best, jnp.bool_(False))
 
     sample_draws = sum(enc.sample_draws for enc in encodings)
-    perturb_draws = n_params + sum(enc.perturb_draws + (enc.sample_draws if conditional[j] else 0)
+    perturb_draws = 1 + n_params + sum(enc.perturb_draws + (enc.sample_draws if conditional[j] else 0)
                                    for j, enc in enumerate(encodings))
 
     def sample_one(key):
         draws = Draws(key, sample_draws)
         return tuple(enc.sample(draws) for enc in encodings)
 
-    failure_change = step_adaptation * SUCCESS_TARGET / (1 - SUCCESS_TARGET)
+    # Sequential changes of log_step are multiples of 2^-16: float32 adds them exactly, so a sequential run
+    # does not depend on how many candidates the shell proposes per device call (speculative blocks).
+    success_change = _dyadic(step_adaptation)
+    failure_change = _dyadic(step_adaptation * SUCCESS_TARGET / (1 - SUCCESS_TARGET))
 
-    def perturb_one(key, state, temperature, failures):
+    def moved_count(draws, temperature, cold_temperature):
+        fewest, most = (jnp.maximum(1, jnp.round(t * n_params)).astype(jnp.int32)
+                        for t in (cold_temperature, temperature))
+        extra = jnp.floor(draws.uniform(()) * (most - fewest + 1).astype(jnp.float32)).astype(jnp.int32)
+        return jnp.minimum(fewest + extra, most)
+
+    def perturb_one(key, state, temperature, cold_temperature, failures):
         draws = Draws(key, perturb_draws)
-        n_move = jnp.maximum(1, jnp.round(temperature * n_params)).astype(jnp.int32)
+        n_move = moved_count(draws, temperature, cold_temperature)
         selected = jnp.argsort(jnp.argsort(draws.uniform((n_params,)))) < n_move
         log_step = jnp.maximum(state.log_step - failures * failure_change, LOG_STEP_RANGE[0])
         step = temperature * jnp.exp(log_step)
@@ -132,20 +148,24 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         """
         progress = jnp.atleast_1d(jnp.asarray(progress, jnp.float32))
         size = progress.shape[0]
-        temperature = jnp.clip(schedule(progress) * heat, 0.0, 1.0)
+        cold_temperature = schedule(progress)
+        temperature = jnp.clip(cold_temperature * heat, 0.0, 1.0)
         local = progress >= seeding_fraction if explore is None else ~jnp.asarray(explore, bool)
         keys = key if jnp.ndim(key) == 1 else jax.random.split(key, size)
         failures = jnp.zeros(size, jnp.float32) if failures is None else jnp.asarray(failures, jnp.float32)
         best_rows = tuple(jnp.broadcast_to(z, (size,) + z.shape) for z in state.best)
-        fresh = jax.lax.cond(jnp.any(~local), jax.vmap(sample_one), lambda _: best_rows, keys)
+        fresh = jax.lax.cond(jnp.any(~local), lambda k: map_rows(sample_one, k, space.array_size), lambda _: best_rows,
+                             keys)
         moved, selected = jax.lax.cond(
             jnp.any(local),
-            lambda k: jax.vmap(perturb_one, in_axes=(0, None, 0, 0))(k, state, temperature, failures),
+            lambda k: jax.vmap(perturb_one, in_axes=(0, None, 0, 0, 0))(k, state, temperature, cold_temperature,
+                                                                        failures),
             lambda _: (best_rows, jnp.zeros((size, n_params), bool)),
             keys,
         )
         encoded = tuple(jnp.where(_rows(local, f.ndim), m, f) for f, m in zip(fresh, moved))
-        use_merged = state.has_merged & local[0]
+        # the merged candidate goes in row 0, except in hot asks: it may itself be the duplicate being retried
+        use_merged = state.has_merged & local[0] & (jnp.ravel(jnp.asarray(heat, jnp.float32))[0] <= 1.0)
         encoded = tuple(z.at[0].set(jnp.where(use_merged, m, z[0])) for z, m in zip(encoded, state.merged))
         actions = jnp.where(local[:, None], jnp.where(selected, MUTATE, KEEP), RESAMPLE).astype(jnp.int8)
         return Population(encoded, local, actions, temperature)
@@ -165,7 +185,7 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         successes = jnp.sum(population.local & (scores > state.best_score))
         if sequential:
             log_step = jnp.maximum(state.log_step - (n_local - successes) * failure_change, LOG_STEP_RANGE[0])
-            log_step = jnp.minimum(log_step + successes * step_adaptation, LOG_STEP_RANGE[1])
+            log_step = jnp.minimum(log_step + successes * success_change, LOG_STEP_RANGE[1])
         else:
             rate = successes / jnp.maximum(n_local, 1)
             pressure = (rate - SUCCESS_TARGET) / (1 - SUCCESS_TARGET)
@@ -182,6 +202,24 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         return jax.vmap(space.decode)(population.encoded)
 
     return Hopper(init, ask, tell, decode)
+
+
+def _dyadic(x: float, bits: int = 16) -> float:
+    """`x` rounded to a multiple of 2^-bits."""
+    return round(x * 2**bits) / 2**bits
+
+
+def map_rows(fn: Callable, rows: Any, row_elements: int) -> Any:
+    """`jax.vmap(fn)(rows)`, computed in batches of about `CPU_BATCH_ELEMENTS` elements on CPU.
+
+    `rows` is a pytree with a leading population axis; `row_elements` is the size of one output row.
+    Other backends (GPU, TPU) want the whole population at once and get the plain vmap.
+    """
+    size = jax.tree.leaves(rows)[0].shape[0]
+    batch = max(1, CPU_BATCH_ELEMENTS // max(row_elements, 1))
+    if jax.default_backend() != "cpu" or batch >= size:
+        return jax.vmap(fn)(rows)
+    return jax.lax.map(fn, rows, batch_size=batch)
 
 
 def _merge(encoding, best: jax.Array, rows: jax.Array, improving: jax.Array) -> jax.Array:

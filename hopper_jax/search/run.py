@@ -24,7 +24,7 @@ DUPLICATE_HEAT = 1.5
 MIN_BLOCK, MAX_BLOCK = 4, 64
 EMPTY = Encoded((), {})
 #: JAX mode: how often duplicate rows of a generation are re-drawn (hotter) before they are skipped.
-DUPLICATE_RETRIES = 3
+DUPLICATE_RETRIES = 8
 MODE_NAMES = {CandidateType.INIT: "Initial solution", CandidateType.MANUALLY_ADDED: "Manually added",
               CandidateType.RANDOM_SEEDING: "Random seeding", CandidateType.LOCAL_SAMPLING: "Local sampling"}
 

@@ -205,6 +205,19 @@ def test_temperature_follows_schedule_and_heat():
     np.testing.assert_allclose(np.asarray(hot.temperature)[:4], [1.0, 1.0, 0.4, 0.0], atol=1e-6)
 
 
+def test_hot_asks_move_between_the_cold_and_the_heated_number_of_parameters():
+    # T(0.9) = 0.1: one parameter moves cold; heat 5 gives T = 0.5, up to 5. A hot retry after a duplicate
+    # must still be able to move a single parameter (on small spaces that is often the only unseen move).
+    moved = []
+    for seed in range(10):
+        hot = ask(jax.random.key(seed), TEN_ALGO.init(), [0.9], 5.0)
+        np.testing.assert_allclose(np.asarray(hot.temperature), 0.5, atol=1e-6)
+        moved += np.sum(np.asarray(hot.actions) == MUTATE, axis=1).tolist()
+    assert set(moved) == {1, 2, 3, 4, 5}
+    cold = ask(jax.random.key(0), TEN_ALGO.init(), [0.9])
+    assert np.all(np.sum(np.asarray(cold.actions) == MUTATE, axis=1) == 1)
+
+
 def test_temperature_schedule_clipping():
     schedule = temperature_schedule(3, -1)
     progress = jnp.linspace(-1.0, 2.0, 61)
@@ -262,6 +275,27 @@ def test_tell_nan_is_never_the_winner_even_first():
     after = tell(state, population, jnp.asarray(values))
     assert float(after.best_score) == -5.0
     np.testing.assert_array_equal(best_of(after), stacked(population)[1])
+
+
+def test_improving_moves_are_merged_into_row_0_of_the_next_cold_ask_only():
+    from hopper_jax.core.algorithm import Population
+
+    state = state_with(0.0)
+    rows = np.full((P, 10), 0.5, np.float32)
+    rows[np.arange(10), np.arange(10)] += 0.1  # row i moves parameter i
+    population = Population(tuple(jnp.asarray(rows[:, j]) for j in range(10)), jnp.ones(P, bool),
+                            jnp.zeros((P, 10), jnp.int8), jnp.full(P, 0.5))
+    told = tell(state, population, scores([1.0, 2.0] + [-1.0] * (P - 2)))  # rows 0 and 1 improve
+    np.testing.assert_array_equal(best_of(told), rows[1])
+    assert bool(told.has_merged)
+    merged = np.full(10, 0.5, np.float32)
+    merged[:2] += 0.1
+    np.testing.assert_allclose(np.stack([np.asarray(z) for z in told.merged]), merged, atol=1e-6)
+    cold = stacked(ask(jax.random.key(0), told, [0.5]))
+    np.testing.assert_allclose(cold[0], merged, atol=1e-6)
+    hot = stacked(ask(jax.random.key(0), told, [0.5], 2.0))  # a retry after duplicates: a fresh move instead
+    assert not np.allclose(hot[0], merged)
+    assert not bool(tell(state, population, scores([1.0] + [-1.0] * (P - 1))).has_merged)  # one winner: no merge
 
 
 def test_log_step_shrinks_after_failures_and_grows_after_successes():
@@ -322,3 +356,25 @@ def test_ask_resamples_the_subtree_of_a_choice_that_switches_on():
     assert np.all(b1[switched] != 0.5)  # fresh sample of the option that became active
     assert np.all(lr[switched] == 0.5)  # only the choice was selected
     assert len(np.unique(b1[switched])) == switched.sum()
+
+
+@pytest.mark.parametrize("batch_elements", [1, 24])  # one row per batch; 3 rows per batch with a remainder
+def test_phase_1_sampling_in_row_batches_gives_the_same_population_as_one_vmap(monkeypatch, batch_elements):
+    from hopper_jax.core import algorithm
+
+    space = Space({"w": hj.float(-2, 2, shape=(6,)), "n": hj.int(0, 9), "lr": hj.float(1e-4, 1e-1, log=True),
+                   "act": hj.choice("relu", "tanh")})
+    algo = hj.hopper(space)
+    key, progress = jax.random.key(3), jnp.linspace(0.0, 0.5, 10)  # both phases in one population
+
+    def ask():  # a fresh function each time, so that jit traces it again
+        function = jax.jit(lambda k, s, p: algo.ask(k, s, p))
+        return function(key, algo.init(), progress), function.lower(key, algo.init(), progress).as_text()
+
+    whole, whole_program = ask()
+    monkeypatch.setattr(algorithm, "CPU_BATCH_ELEMENTS", batch_elements)
+    batched, batched_program = ask()
+    assert batched_program.count("stablehlo.while") > whole_program.count("stablehlo.while")  # a scan over batches
+    for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(batched)):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(whole.encoded[0][0], whole.encoded[0][1])  # rows differ: keys were not reused

@@ -4,6 +4,8 @@ import importlib
 
 import numpy as np
 
+import hopper_jax as hj
+
 sysid = importlib.import_module("examples.system_identification")
 
 
@@ -16,8 +18,12 @@ def test_the_true_parameters_fit_at_the_noise_floor_and_wrong_ones_do_not():
     assert max(sysid.trajectory_rmse(sysid.TRUE, sysid.experiment(1))) < 1e-3  # mm, deg: float32 round-off only
 
 
-def test_search_reduces_fit_loss_and_parameter_error():
-    result = sysid.main(generations=40, population=32, quiet=True)
+def test_search_fits_the_data_and_predicts_a_held_out_experiment():
+    result = sysid.main(population=32, quiet=True)  # the example's budget: 125 generations of 32
     assert result["loss"] < 0.01 * result["initial_loss"]
-    assert result["param_error"] < 0.75 * result["initial_param_error"]
-    assert np.all(np.isfinite(result["validation_rmse"]))
+    # The fitted model predicts a second experiment at least twice as well as the initial guess (5-35x over
+    # seeds 0-5). The parameters themselves are only identified by runs that reach the noise floor: over seeds
+    # the parameter error ranges from 0.06x to 1.8x the initial guess's, so it is reported, not asserted.
+    initial_rmse = sysid.trajectory_rmse(dict(hj.Search(sysid.search_space()).best), sysid.experiment(1))
+    assert np.all(np.asarray(result["validation_rmse"]) < 0.5 * np.asarray(initial_rmse))
+    assert np.isfinite(result["param_error"])
