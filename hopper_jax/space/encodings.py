@@ -43,6 +43,10 @@ def reflect_unit(z: jax.Array) -> jax.Array:
     return jnp.clip(jnp.where(z > 1.0, 2.0 - z, z), 0.0, 1.0)  # the clip catches denormal rounding
 
 
+#: The largest |2u - 1| of a float32 uniform u from 23 random mantissa bits.
+EDGE = 1.0 - 2.0**-22
+
+
 def unit_uniforms(key: jax.Array, count: int) -> jax.Array:
     """`count` float32 uniforms in (0, 1) from one PRNG key; shape (count,).
 
@@ -78,7 +82,10 @@ class Draws:
         return out
 
     def normal(self, shape: tuple[int, ...]) -> jax.Array:
-        return jnp.sqrt(2.0).astype(jnp.float32) * jax.scipy.special.erfinv(2.0 * self.uniform(shape) - 1.0)
+        # 2u - 1 rounds to -1 for the smallest u (probability 2^-23 per draw), where erfinv is infinite and a
+        # move would turn into NaN: clip to the range the other uniforms reach, 1 - 2^-22 from either end.
+        centred = jnp.clip(2.0 * self.uniform(shape) - 1.0, -EDGE, EDGE)
+        return jnp.sqrt(2.0).astype(jnp.float32) * jax.scipy.special.erfinv(centred)
 
     def integers(self, shape: tuple[int, ...], high: jax.Array | int) -> jax.Array:
         """Integers in [0, high) (elementwise `high`)."""

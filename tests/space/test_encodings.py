@@ -381,3 +381,31 @@ def test_int_parameter_grid_helpers_agree():
     np.testing.assert_array_equal(param.index_of_value(values), levels)
     assert param.index_of_value(np.array([7])).tolist() == [-1]
     assert isinstance(param, d.IntParameter)
+
+
+def test_unit_uniforms_are_in_the_open_unit_interval_and_use_both_words_of_a_block():
+    from jax.extend.random import threefry_2x32
+
+    from hopper_jax.space.encodings import unit_uniforms
+
+    key = jax.random.key(1)
+    u = np.asarray(unit_uniforms(key, 100_001))
+    assert u.shape == (100_001,) and u.dtype == np.float32
+    assert np.all((u > 0) & (u < 1))
+    assert abs(u.mean() - 0.5) < 0.005 and abs(u.var() - 1 / 12) < 0.002
+    # counter mode: word i is output i of threefry over the counters 0 .. n-1 (two words per block)
+    bits = np.asarray(threefry_2x32(jax.random.key_data(key), jnp.arange(8, dtype=jnp.uint32)))
+    np.testing.assert_array_equal(np.asarray(unit_uniforms(key, 8)), np.maximum(
+        (bits >> 9).astype(np.float32) / 2**23, np.finfo(np.float32).tiny))
+    legacy = np.asarray(unit_uniforms(jax.random.key(1, impl="rbg"), 1000))  # other generators: jax.random.uniform
+    assert np.all((legacy > 0) & (legacy < 1))
+
+
+def test_normal_draws_stay_finite_and_symmetric_at_the_extreme_uniforms():
+    from hopper_jax.space.encodings import Draws
+
+    draws = Draws(jax.random.key(0), 4)
+    draws.values = jnp.asarray([np.finfo(np.float32).tiny, 2.0**-23, 1 - 2.0**-23, 0.5], jnp.float32)
+    normals = np.asarray(draws.normal((4,)))
+    assert np.all(np.isfinite(normals))  # the smallest uniform once gave -inf, and a NaN candidate
+    assert normals[0] == normals[1] == -normals[2] and normals[3] == 0 and normals[2] > 5
