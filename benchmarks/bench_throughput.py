@@ -16,6 +16,7 @@ parameter vectors of length d in the box [-5, 5]:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -35,6 +36,10 @@ FULL_SIZES: list[tuple[int, int]] = [(256, 1_000), (256, 100_000), (64, 1_000_00
 QUICK_SIZES: list[tuple[int, int]] = [(256, 1_000), (64, 100_000)]
 METHODS = ("hopper_jax phase 2", "hopper_jax phase 1", "dense floor", "evosax OpenES", "evosax Sep-CMA-ES")
 OURS = METHODS[:2]
+#: Phase 1 with parts of its sampler switched back (ablation, measured in the same interleaved loop):
+#: {name: (row batches on CPU, two uniforms per threefry block)}.
+SAMPLERS = {"one vmap, jax.random.uniform (before)": (False, False), "one vmap, two words per block": (False, True),
+            "row batches, two words per block (now)": (True, True)}
 BAR = "evosax OpenES"
 Ask = Callable[[jax.Array], object]  # key -> pytree of arrays
 
@@ -52,6 +57,32 @@ def hopper_ask(population: int, d: int, progress: float) -> Ask:
         pop = algo.ask(key, state, where)
         return pop, algo.decode(pop)
 
+    return ask
+
+
+@contextlib.contextmanager
+def _sampler(batched: bool, both_words: bool):
+    """While active, newly traced hopper_jax code samples without row batches and/or with jax.random.uniform."""
+    from hopper_jax.core import algorithm
+    from hopper_jax.space import encodings
+
+    saved = algorithm.CPU_BATCH_ELEMENTS, encodings.unit_uniforms
+    if not batched:
+        algorithm.CPU_BATCH_ELEMENTS = 2**62
+    if not both_words:
+        tiny = float(jnp.finfo(jnp.float32).tiny)
+        encodings.unit_uniforms = lambda key, count: jax.random.uniform(key, (count,), jnp.float32, tiny, 1.0)
+    try:
+        yield
+    finally:
+        algorithm.CPU_BATCH_ELEMENTS, encodings.unit_uniforms = saved
+
+
+def phase_1_variant(population: int, d: int, batched: bool, both_words: bool) -> Ask:
+    """hopper_jax's phase-1 ask + decode, traced and compiled under `_sampler(batched, both_words)`."""
+    ask = hopper_ask(population, d, 0.0)
+    with _sampler(batched, both_words):
+        jax.block_until_ready(ask(jax.random.key(0)))
     return ask
 
 
@@ -90,6 +121,7 @@ def _call(ask: Ask, key: jax.Array) -> float:
 def measure(population: int, d: int, repeats: int, warmup: int = 2) -> dict[str, float]:
     """Median seconds per ask of every method; the methods take turns within each repeat (shared noise)."""
     asks = {name: BUILDERS[name](population, d) for name in METHODS}
+    asks.update({name: phase_1_variant(population, d, *switches) for name, switches in SAMPLERS.items()})
     keys = iter(jax.random.split(jax.random.key(1), (warmup + repeats) * len(asks)))
     for ask in asks.values():  # compile, then warm the caches
         for _ in range(warmup):
@@ -123,6 +155,10 @@ def render(results: dict[tuple[int, int], dict[str, float]], repeats: int) -> li
         markdown_table(["P", "d", "phase 2 / OpenES", "phase 1 / OpenES", "phase 2 / dense floor",
                         "phase 1 / dense floor", "phase 2 / Sep-CMA-ES"], ratio_rows),
         verdict,
+        "### Phase-1 sampler, step by step: ms per ask (same loop; speed-up over the first column)",
+        markdown_table(["P", "d", *SAMPLERS], [
+            [str(p), f"{d:.0e}", *(f"{secs[n] * 1e3:.3g} ({secs[first] / secs[n]:.2f}×)" for n in SAMPLERS)]
+            for (p, d), secs in results.items() for first in [next(iter(SAMPLERS))]]),
     ]
 
 
@@ -135,8 +171,9 @@ Times are medians; candidates/s = P / seconds per ask.
 (the encoded rows, the phase-2 flags, per-parameter actions and temperatures that `tell` needs), from \
 `algo.init()` (best at the box centre). Phase 2 changes at most 4·√d elements per row (`mutation_cap`), \
 drawing O(√d) random numbers per row, but still writes every element of its (P, d) outputs; phase 1 \
-draws P·d uniforms, on CPU in batches of rows of about 2^20 elements (`CPU_BATCH_ELEMENTS`), which keeps \
-threefry's intermediates in cache and made it about 2× faster than one vmap over the population (same values).
+draws P·d uniforms, two per threefry block (`jax.random.uniform` spends a block per number under JAX's \
+default partitionable threefry), on CPU in batches of rows of about 2^20 elements (`CPU_BATCH_ELEMENTS`), which \
+keeps threefry's intermediates in cache and made it about 2× faster than one vmap over the population (same values).
 - evosax asks run from their initial state (mean 0, default params); OpenES antithetic sampling draws \
 P/2 · d normals and mirrors them; Sep-CMA-ES draws P · d normals and scales them by its diagonal. \
 The dense floor draws P · d normals, adds a mean and clips (no state)."""

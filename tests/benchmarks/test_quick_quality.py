@@ -72,3 +72,9 @@ def test_quick_throughput_ratios_positive():
             if column not in ("P", "d"):
                 assert finite(cell) > 0, (column, cell)
     assert "**Bar met**" in out or "**Bar MISSED**" in out
+    steps = table_after(out, "### Phase-1 sampler, step by step")
+    assert len(steps) == len(rates)
+    for row in steps:  # "ms (speed-up×)" per sampler variant, the first one the 1.00× reference
+        entries = [cell for column, cell in row.items() if column not in ("P", "d")]
+        assert len(entries) == 3 and entries[0].endswith("(1.00×)")
+        assert all(finite(entry.split()[0]) > 0 for entry in entries)
