@@ -237,8 +237,11 @@ class Search:
 
     @staticmethod
     def _replace_rows(rows: list[int], current, hot):
-        index = jnp.asarray(rows, jnp.int32)
-        return jax.tree.map(lambda a, b: a.at[index].set(b[index]), current, hot)
+        """`current` with rows `rows` taken from `hot` (pytrees of (P, ...) arrays), by a (P,) mask: one
+        compiled program per population shape, however many rows are replaced."""
+        mask = np.zeros(jax.tree.leaves(current)[0].shape[0], bool)
+        mask[rows] = True
+        return _take_rows(mask, current, hot)
 
     # ---- run ---------------------------------------------------------------------------------------
     def run(self, objective, direction: str = "maximize", runtime: float | str | None = None,
@@ -383,3 +386,9 @@ class Search:
         """Restore a checkpoint written by `save` or by `run(checkpoint_path=...)` into this search."""
         load_search(self, path, Run(self, Budget(steps=1), None, True, False, True, True))
         return self
+
+
+@jax.jit
+def _take_rows(mask: jax.Array, current: Any, hot: Any) -> Any:
+    """Leaf by leaf, rows of `hot` where `mask` (P,) is True and rows of `current` elsewhere."""
+    return jax.tree.map(lambda a, b: jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), b, a), current, hot)

@@ -110,3 +110,17 @@ def test_history_summarises_huge_arrays_but_best_keeps_them():
     search.run(lambda c: jnp.sum(c["w"]), "max", generations=2, population_size=4, seed=0, mode="jax", quiet=True)
     assert all(isinstance(c["w"], hj.ArraySummary) and c["w"].shape == (20_000,) for c in search.history.candidates)
     assert search.best["w"].shape == (20_000,)
+
+
+def test_duplicate_rows_are_replaced_by_a_mask_compiled_once_per_shape():
+    from hopper_jax.search.search import Search, _take_rows
+
+    current = ({"a": jnp.zeros((5, 2))}, jnp.zeros(5, jnp.int32))
+    hot = ({"a": jnp.ones((5, 2))}, jnp.arange(5, dtype=jnp.int32) + 10)
+    before = _take_rows._cache_size()
+    for rows in ([1, 3], [0], [0, 1, 2, 4]):  # any number of rows: the same program
+        replaced = Search._replace_rows(rows, current, hot)
+        expected = np.isin(np.arange(5), rows)
+        np.testing.assert_array_equal(np.asarray(replaced[0]["a"]), np.repeat(expected[:, None], 2, 1).astype(float))
+        np.testing.assert_array_equal(np.asarray(replaced[1]), np.where(expected, np.arange(5) + 10, 0))
+    assert _take_rows._cache_size() == before + 1
