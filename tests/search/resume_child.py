@@ -21,9 +21,10 @@ import hopper_jax as hj
 from hopper_jax.persistence.store import CheckpointStore
 
 STEPS = {"jax": 8 * 100, "pool": 80, "python": 150}
-#: Seconds a killed JAX-mode child waits after each generation, so that its run outlasts 20 kill windows
-#: (up to 1 s each) on any machine: JAX-mode generations alone take only ~50 ms here.
-JAX_PACE = 0.2
+#: Seconds a killed JAX-mode child waits after each generation, so that its run (100 generations, over 10 s)
+#: outlasts 20 kill windows (0.05-0.6 s, 6.5 s on average) on any machine: JAX-mode generations alone take
+#: only ~50 ms here.
+JAX_PACE = 0.1
 
 
 def space():

@@ -192,7 +192,7 @@ def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(tmp_
             in_save += 1
         else:
             try:
-                child.wait(timeout=rng.uniform(0.05, 1.0) if kills < 20 else 120)
+                child.wait(timeout=rng.uniform(0.05, 0.6) if kills < 20 else 120)
                 in_save += child.returncode == -9  # it killed itself, inside a snapshot write
             except subprocess.TimeoutExpired:
                 child.kill()
