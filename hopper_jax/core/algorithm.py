@@ -43,7 +43,7 @@ STEP_ADAPTATION = 0.2
 LOG_STEP_RANGE = (-12.0, 1.0)
 #: On CPU, phase 1 samples a population this many array elements at a time (a scan over row batches):
 #: threefry's intermediates then stay in cache, which made sampling (256, 1e5) and (64, 1e6) populations
-#: about 2x faster than one vmap (benchmarks/RESULTS.md §7). The values are identical either way. Phase 2
+#: 1.6-1.9x faster than one vmap (benchmarks/RESULTS.md §7). The values are identical either way. Phase 2
 #: draws O(sqrt(d)) numbers per row and is faster as one vmap.
 CPU_BATCH_ELEMENTS = 2**20
 
@@ -163,7 +163,7 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
             lambda _: (best_rows, jnp.zeros((size, n_params), bool)),
             keys,
         )
-        encoded = tuple(jnp.where(_rows(local, f.ndim), m, f) for f, m in zip(fresh, moved))
+        encoded = tuple(where_rows(local, m, f) for f, m in zip(fresh, moved))
         # the merged candidate goes in row 0, except in hot asks: it may itself be the duplicate being retried
         use_merged = state.has_merged & local[0] & (jnp.ravel(jnp.asarray(heat, jnp.float32))[0] <= 1.0)
         encoded = tuple(z.at[0].set(jnp.where(use_merged, m, z[0])) for z, m in zip(encoded, state.merged))
@@ -226,13 +226,14 @@ def _merge(encoding, best: jax.Array, rows: jax.Array, improving: jax.Array) -> 
     """The best plus the sum of all improving rows' moves (float leaves; others take the last winner)."""
     if encoding.dtype != jnp.float32:
         return best
-    delta = jnp.sum(jnp.where(_rows(improving, rows.ndim), rows - best, 0.0), axis=0)
+    delta = jnp.sum(where_rows(improving, rows - best, 0.0), axis=0)
     merged = best + delta
     return reflect_unit(merged) if isinstance(encoding, Continuous) else merged
 
 
-def _rows(mask: jax.Array, ndim: int) -> jax.Array:
-    return mask.reshape(mask.shape + (1,) * (ndim - 1))
+def where_rows(mask: jax.Array, on_true: jax.Array, on_false: jax.Array | float) -> jax.Array:
+    """Row i of `on_true` (P, ...) where mask (P,) is True, else row i (or the scalar) of `on_false`."""
+    return jnp.where(mask.reshape(mask.shape + (1,) * (on_true.ndim - 1)), on_true, on_false)
 
 
 def _switched_on(space: Space, best: tuple, candidate_so_far: list, parameter: int) -> jax.Array:

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..core.algorithm import Population, hopper
+from ..core.algorithm import Population, hopper, where_rows
 from ..evaluators import MODES, BatchedEvaluator, PythonEvaluator
 from ..pruners import check_pruner
 from ..space.compile import Space, python_value
@@ -391,4 +391,4 @@ class Search:
 @jax.jit
 def _take_rows(mask: jax.Array, current: Any, hot: Any) -> Any:
     """Leaf by leaf, rows of `hot` where `mask` (P,) is True and rows of `current` elsewhere."""
-    return jax.tree.map(lambda a, b: jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), b, a), current, hot)
+    return jax.tree.map(lambda a, b: where_rows(mask, b, a), current, hot)

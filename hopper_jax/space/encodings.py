@@ -52,7 +52,7 @@ def unit_uniforms(key: jax.Array, count: int) -> jax.Array:
 
     With a threefry key (JAX's default) both 32-bit words of every threefry block are used, counter mode:
     half the hashing of `jax.random.uniform`, which under JAX's default partitionable threefry spends a
-    whole block per word; phase-1 sampling was 1.4-1.5x faster (benchmarks/RESULTS.md §7). Other key
+    whole block per word; phase-1 sampling was 1.2-1.4x faster (benchmarks/RESULTS.md §7). Other key
     implementations go through `jax.random.uniform`.
     """
     tiny = float(np.finfo(np.float32).tiny)
