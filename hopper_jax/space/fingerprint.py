@@ -36,21 +36,39 @@ def _bits(value: jax.Array) -> jax.Array:
 
 
 def fingerprint(values: tuple[jax.Array, ...], active: jax.Array | None = None) -> jax.Array:
-    """(2,) uint32 fingerprint of one candidate's decoded values; `active` masks leaves out."""
-    lanes = []
-    for seed in _SEEDS:
-        total = jnp.uint32(0)
-        for leaf, value in enumerate(values):
-            bits = _bits(value)
-            position = jnp.arange(bits.shape[0], dtype=jnp.uint32)
-            leaf_salt = (leaf * 0x165667B1) & 0xFFFFFFFF  # wraps like uint32 arithmetic (leaf >= 12 overflows)
-            salt = _mix(position * jnp.uint32(0x27D4EB2F) + jnp.uint32(seed) + jnp.uint32(leaf_salt))
-            leaf_hash = _mix(jnp.sum(_mix(bits ^ salt), dtype=jnp.uint32) + jnp.uint32(leaf))
-            if active is not None:
-                leaf_hash = jnp.where(active[leaf], leaf_hash, jnp.uint32(0))
-            total = total + leaf_hash
-        lanes.append(total)
-    return jnp.stack(lanes)
+    """(2,) uint32 fingerprint of one candidate's decoded values; `active` masks leaves out.
+
+    Leaf j hashes to mix(sum_i mix(bits_i ^ salt(i, j)) + j), and the fingerprint is the sum of the leaves'
+    hashes. Leaves of at most `SMALL_LEAF` elements are hashed together in one concatenated block (a space
+    of many scalars then costs a few operations, not a few dozen per leaf); larger leaves one at a time.
+    """
+    small = [j for j, value in enumerate(values) if value.size <= SMALL_LEAF]
+    blocks = ([small] if small else []) + [[j] for j, value in enumerate(values) if value.size > SMALL_LEAF]
+    lanes = jnp.zeros(len(_SEEDS), jnp.uint32)
+    for leaves in blocks:
+        hashes = _block_hashes([_bits(values[j]) for j in leaves], leaves)  # (2, len(leaves))
+        if active is not None:
+            hashes = jnp.where(active[jnp.asarray(leaves)], hashes, jnp.uint32(0))
+        lanes = lanes + jnp.sum(hashes, axis=1, dtype=jnp.uint32)
+    return lanes
+
+
+#: Leaves with at most this many elements share one concatenated block in `fingerprint`.
+SMALL_LEAF = 64
+
+
+def _block_hashes(bits: list[jax.Array], leaves: list[int]) -> jax.Array:
+    """(2, L) uint32: the hash of each of the L leaves `leaves` (flat uint32 `bits`) in both lanes."""
+    sizes = [b.shape[0] for b in bits]
+    salts = [(leaf * 0x165667B1) & 0xFFFFFFFF for leaf in leaves]  # wraps like uint32 arithmetic
+    position = jnp.concatenate([jnp.arange(size, dtype=jnp.uint32) for size in sizes])
+    leaf_salt = jnp.concatenate([jnp.full(size, salt, jnp.uint32) for size, salt in zip(sizes, salts)])
+    seeds = jnp.asarray(np.asarray(_SEEDS, np.uint32))[:, None]  # (2, 1): both lanes at once
+    mixed = _mix(jnp.concatenate(bits) ^ _mix(position * jnp.uint32(0x27D4EB2F) + seeds + leaf_salt))  # (2, N)
+    bounds = np.cumsum([0, *sizes])
+    sums = jnp.stack([jnp.sum(mixed[:, a:b], axis=1, dtype=jnp.uint32) for a, b in zip(bounds[:-1], bounds[1:])],
+                     axis=1)
+    return _mix(sums + jnp.asarray(np.asarray(leaves, np.uint32)))
 
 
 def as_int(fingerprint_row: np.ndarray) -> int:

@@ -313,6 +313,53 @@ def test_fingerprint_detects_one_changed_element_of_a_large_array():
     assert not np.array_equal(np.asarray(_fingerprint((swapped,))), base)
 
 
+def _reference_fingerprint(values, active=None):
+    """The fingerprint's definition, leaf by leaf and lane by lane in numpy (uint32 arithmetic wraps)."""
+    def mix(h):
+        h = h ^ (h >> np.uint32(16))
+        h = h * np.uint32(0x85EBCA6B)
+        h = h ^ (h >> np.uint32(13))
+        h = h * np.uint32(0xC2B2AE35)
+        return h ^ (h >> np.uint32(16))
+
+    def bits(value):
+        value = np.asarray(value).reshape(-1)
+        if value.dtype == bool:
+            return value.astype(np.uint32)
+        if value.dtype.kind == "f":
+            return np.where(value == 0, np.float32(0), value.astype(np.float32)).view(np.uint32)
+        return value.astype(np.int32).view(np.uint32)
+
+    lanes = []
+    with np.errstate(over="ignore"):
+        for seed in (0x9E3779B1, 0x85EBCA77):
+            total = np.uint32(0)
+            for leaf, value in enumerate(values):
+                b = bits(value)
+                position = np.arange(b.shape[0], dtype=np.uint32)
+                salt = mix(position * np.uint32(0x27D4EB2F) + np.uint32(seed) + np.uint32((leaf * 0x165667B1) % 2**32))
+                leaf_hash = mix(np.uint32(np.sum(mix(b ^ salt), dtype=np.uint64) % 2**32) + np.uint32(leaf))
+                if active is None or active[leaf]:
+                    total = total + leaf_hash
+            lanes.append(total)
+    return np.asarray(lanes, np.uint32)
+
+
+def test_fingerprint_matches_its_leaf_by_leaf_definition_for_small_and_large_leaves():
+    # small leaves are hashed in one concatenated block, large ones alone: the value must not depend on that
+    rng = np.random.default_rng(7)
+    shapes = [(), (3,), (64,), (65,), (2, 40), (), (1000,), (5,)]
+    values = tuple(jnp.asarray(v) for v in (
+        [rng.normal(size=s).astype(np.float32) for s in shapes[:3]]
+        + [rng.integers(-9, 9, size=shapes[3]).astype(np.int32), rng.random(size=shapes[4]) < 0.5]
+        + [np.float32(-0.0), rng.normal(size=shapes[6]).astype(np.float32), np.arange(5, dtype=np.int32)]))
+    np.testing.assert_array_equal(np.asarray(_fingerprint(values)), _reference_fingerprint(values))
+    active = np.asarray([True, False, True, True, False, True, True, False])
+    np.testing.assert_array_equal(np.asarray(_fingerprint_masked(values, jnp.asarray(active))),
+                                  _reference_fingerprint(values, active))
+    assert not np.array_equal(np.asarray(_fingerprint(values)), np.asarray(_fingerprint_masked(values, active)))
+
+
 def test_fingerprint_equal_for_equal_values():
     a = np.random.default_rng(1).normal(size=100_000).astype(np.float32)
     first = np.asarray(_fingerprint((jnp.asarray(a),)))
