@@ -143,12 +143,12 @@ def existing_records(search: Any) -> list[dict]:
 def snapshot(search: Any, run: Any, finished: bool, pending: list = ()) -> tuple[dict, dict]:
     """(array pytree, JSON meta) of the search now; `pending`: drawn, untold candidates (a pool's window)."""
     state = jax.device_get(search._state)
-    blob = cloudpickle.dumps({"best": search._best, "objects": search._best_encoded.objects,
+    blob = cloudpickle.dumps({"best": search.best, "objects": search._best_encoded.objects,
                               "queue": [(q.encoded, q.objects, q.overrides) for q in search._queue],
                               "pending": [(*entry[:4], jax.device_get(entry[4]), *entry[5:]) for entry in pending]})
     tree = {"state": {name: list(v) if isinstance(v, tuple) else np.asarray(v)
                       for name, v in state._asdict().items()},
-            "best_values": [np.asarray(v) for v in search._best_values],
+            "best_values": [np.asarray(v) for v in search._decoded_best()],
             "blob": np.frombuffer(blob, np.uint8)}
     budget = run.budget
     frontier = min([entry[3].step for entry in pending], default=search._steps_done)

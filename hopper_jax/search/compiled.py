@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ..core.algorithm import Hopper
 from ..space.compile import Space
@@ -21,10 +22,13 @@ from ..space.fingerprint import fingerprint
 
 #: Folded into a step's key for the objective's key (proposals use retries 0 .. 10**6 + draws).
 OBJECTIVE_SALT = 2**32 - 1
-#: Spaces with at most this many array elements per candidate compile these functions at XLA's lowest CPU
-#: optimisation level: that halves their compile time, and at this size a call costs well under a
-#: millisecond either way (larger spaces keep the fast code; see benchmarks/RESULTS.md).
+#: Spaces with at most this many array elements per candidate compile these functions with `QUICK_OPTIONS`:
+#: that cuts their compile time by about 4x, and at this size a call costs well under a millisecond
+#: either way (larger spaces keep the fast code; see benchmarks/RESULTS.md).
 QUICK_COMPILE_ELEMENTS = 64
+#: XLA CPU options for quick compiles: the lowest backend optimisation level and the older (non-fusion)
+#: emitters, which compile propose about 2x faster at level 0. Options a jaxlib lacks are left out.
+QUICK_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
 #: Spaces whose functions are kept.
 CACHE_SIZE = 16
 
@@ -32,9 +36,10 @@ CACHE_SIZE = 16
 class Compiled(NamedTuple):
     """Jitted functions of one space and schedule; each accepts any population size."""
 
-    propose: object  # (base_key, first_step, retry, state, progress, heat, explore, failures) -> (pop, values, fps)
+    propose: object  # (base_key, first_step, retry, state, progress, heat, explore, sequential) -> (pop, values, fps)
     keys: object  # (base_key, first_step, rows (P,)) -> (P,) objective keys
     decode: object  # encoded rows -> (values, fingerprints)
+    inject: object  # (encoded (P, ...), rows (Q, ...)) -> (encoded with its first Q rows replaced, values, fps)
     tell: object  # (state, population, scores) -> state
     tell_sequential: object  # the same, rows told one after the other
 
@@ -64,9 +69,22 @@ def step_keys(base_key: jax.Array, first_step, count: int, salt) -> jax.Array:
     return jax.vmap(lambda step: jax.random.fold_in(jax.random.fold_in(base_key, step), salt))(steps)
 
 
+@functools.cache
+def quick_options() -> dict:
+    """`QUICK_OPTIONS` less the ones this jaxlib does not know (checked once, on a one-op function)."""
+    options = {}
+    for name, value in QUICK_OPTIONS.items():
+        try:
+            jax.jit(lambda x: x, compiler_options={**options, name: value}).lower(np.float32(0)).compile()
+            options[name] = value
+        except Exception:  # noqa: BLE001 - an unknown option: compile without it
+            pass
+    return options
+
+
 def _build(space: Space, algo: Hopper) -> Compiled:
     quick = space.array_size <= QUICK_COMPILE_ELEMENTS and jax.default_backend() == "cpu"
-    jit = functools.partial(jax.jit, compiler_options={"xla_backend_optimization_level": 0} if quick else None)
+    jit = functools.partial(jax.jit, compiler_options=quick_options() if quick else None)
 
     def decode(encoded):
         def one(row):
@@ -76,13 +94,17 @@ def _build(space: Space, algo: Hopper) -> Compiled:
 
         return jax.vmap(one)(encoded)
 
-    def propose(base_key, first_step, retry, state, progress, heat, explore, failures):
+    def propose(base_key, first_step, retry, state, progress, heat, explore, sequential):
         population = algo.ask(step_keys(base_key, first_step, progress.shape[0], retry), state, progress, heat,
-                              explore, failures)
+                              explore, sequential)
         if not population.encoded:  # only Python-side parameters (or none): nothing to decode on device
             return population, (), jnp.zeros((progress.shape[0], 2), jnp.uint32)
         values, fingerprints = decode(population.encoded)
         return population, values, fingerprints
+
+    def inject(encoded, rows):  # queued guesses into the first rows; the population decoded again
+        encoded = tuple(z.at[: r.shape[0]].set(r) for z, r in zip(encoded, rows))
+        return (encoded, *decode(encoded))
 
     def keys(base_key, first_step, rows):
         return step_keys(base_key, first_step, rows.shape[0], OBJECTIVE_SALT)
@@ -91,6 +113,7 @@ def _build(space: Space, algo: Hopper) -> Compiled:
         propose=jit(propose),
         keys=jit(keys),
         decode=jit(decode),
+        inject=jit(inject),
         tell=jit(algo.tell),
         tell_sequential=jit(functools.partial(algo.tell, sequential=True)),
     )

@@ -65,19 +65,30 @@ class Search:
         self._algo = hopper(self._space)
         self._state = self._algo.init()
         self._best_encoded = Encoded(tuple(self._state.best), self._space.initial_objects())
-        self._best_values = tuple(np.asarray(v) for v in self._space.decode(self._state.best))
-        self._best = self._space.to_python(self._best_values, self._best_encoded.objects)
+        # The best's user dict and decoded arrays; None until set or first read (then decoded from the state's
+        # best), so that a search which never reads its initial values never compiles a decode for them.
+        self._best: Any = None
+        self._best_values: tuple | None = None
         self._best_f: float | None = None
 
     def _set_best(self, candidate: Any, f: float, encoded: Encoded, values: tuple | None = None) -> None:
-        self._best, self._best_f = candidate, f
+        """A new best; `values` None: its arrays are decoded from the state's best when read (after tell)."""
+        self._best, self._best_f, self._best_values = candidate, f, values
         self._best_encoded = Encoded((), dict(encoded.objects))
-        if values is not None:
-            self._best_values = values
+
+    def _decoded_best(self) -> tuple:
+        """The best's decoded array values (numpy), decoding the state's best on first need."""
+        if self._best_values is None:
+            one_row = tuple(np.asarray(z)[None] for z in self._state.best)
+            values, _ = jax.device_get(self._decode_rows(one_row))
+            self._best_values = tuple(v[0] for v in values)
+        return self._best_values
 
     @property
     def best(self) -> Any:
         """The best candidate found (before any run: the initial values)."""
+        if self._best is None:
+            self._best = self._space.to_python(self._decoded_best(), self._best_encoded.objects)
         return self._best
 
     @property
@@ -106,14 +117,14 @@ class Search:
         Before any evaluation the best takes the new entry's initial value; afterwards the best keeps its
         old value until a better candidate is found, and phase 2 goes on from it.
         """
-        best, best_f, state = self._best, self._best_f, self._state
+        best, best_f, state = self.best, self._best_f, self._state
         self._template = {**self._template, key: value}
         self._compile()
         self._cache.clear()
         if best_f is None:
             return
         try:
-            moved = encode_candidate(self._space, {**best, key: self._best[key]}, self._encoded_start())
+            moved = encode_candidate(self._space, {**best, key: self.best[key]}, self._encoded_start())
             self._state = self._state._replace(best=tuple(jnp.asarray(z) for z in moved.encoded),
                                                best_score=state.best_score, log_step=state.log_step)
             self._best_encoded = Encoded((), moved.objects)
@@ -124,7 +135,7 @@ class Search:
     # ---- manual guesses ------------------------------------------------------------------------------
     def enqueue(self, candidate: dict) -> None:
         """Queue a (partial) guess, merged now with the current best; evaluated first in the next run."""
-        merged = merge_guess(candidate, self._best, self._template)
+        merged = merge_guess(candidate, self.best, self._template)
         self._queue.append(encode_candidate(self._space, merged, self._encoded_start()))
 
     def __iadd__(self, candidate: dict) -> Search:
@@ -167,13 +178,11 @@ class Search:
         """(size,) PRNG keys for a key-taking JAX objective: one per step, apart from the proposal keys."""
         return self._compiled().keys(self._key, first_step, np.zeros(size, np.float32))
 
-    def _propose(self, size, progress, heat, explore, first_step, retry=0, failures=None):
+    def _propose(self, size, progress, heat, explore, first_step, retry=0, sequential=False):
         """(population, values, fingerprints) on the device; host inputs go in as numpy, unconverted."""
-        failures = np.zeros(size, np.float32) if failures is None else failures
         return self._compiled().propose(
             self._key, first_step, retry, self._state, np.asarray(progress, np.float32),
-            np.broadcast_to(np.asarray(heat, np.float32), (size,)),
-            np.asarray(explore, bool), np.asarray(failures, np.float32))
+            np.broadcast_to(np.asarray(heat, np.float32), (size,)), np.asarray(explore, bool), np.bool_(sequential))
 
     def _decode_rows(self, encoded: tuple) -> tuple:
         if not encoded:
@@ -190,11 +199,9 @@ class Search:
 
         Returns the device population and host (values, fingerprints, local, temperature, actions).
         """
-        local = ~np.asarray(explore, bool)
-        failures = (np.cumsum(local) - local).astype(np.float32)  # local rows told before each row
         heat = np.where(np.arange(size) == 0, heat, 1.0)  # the heat of a duplicate lasts one evaluation
         population, values, fingerprints = self._propose(size, progress, heat, explore, self._steps_done,
-                                                         failures=failures)
+                                                         sequential=True)
         host = jax.device_get((values, fingerprints, population.local, population.temperature, population.actions))
         return population, host
 
@@ -202,13 +209,13 @@ class Search:
         """Row i with Python-side parameters applied: (one-row population, Encoded, values, fingerprint)."""
         _, _, local, temperature, actions = host
         best_values = {leaf: python_value(self._space.leaves[leaf].param, v)
-                       for leaf, v in zip(self._space.array_leaves, self._best_values)}
+                       for leaf, v in zip(self._space.array_leaves, self._decoded_best())}
         objects, hooked = host_parameters(self._space, actions[i], float(temperature[i]), self._best_encoded,
                                           best_values)
         z = [np.asarray(a[i]) for a in population.encoded]
         for index, value in hooked.items():
             z[self._space.array_leaves.index(index)] = self._space.project_leaf(index, value)
-        row = self._row_population(tuple(z))._replace(local=np.asarray([local[i]]))
+        row = self._row_population(tuple(z))._replace(local=np.asarray([local[i]]), actions=actions[i][None])
         values, fingerprints = jax.device_get(self._decode_rows(row.encoded))
         return row, Encoded((), objects), tuple(v[0] for v in values), fingerprints[0]
 
@@ -229,10 +236,10 @@ class Search:
         self._injected, self._injected_initial = len(queued), bool(queued) and queued[0] is self._initial_guess
         if not queued:
             return population, values, fingerprints
-        encoded = tuple(z.at[: len(queued)].set(jnp.stack([jnp.asarray(q.encoded[j]) for q in queued]))
-                        for j, z in enumerate(population.encoded))
-        local = population.local.at[: len(queued)].set(False)
-        values, fingerprints = self._decode_rows(encoded)
+        rows = tuple(np.stack([q.encoded[j] for q in queued]) for j in range(len(population.encoded)))
+        encoded, values, fingerprints = self._compiled().inject(population.encoded, rows)
+        local = np.asarray(population.local).copy()
+        local[: len(queued)] = False
         return population._replace(encoded=encoded, local=local), values, fingerprints
 
     @staticmethod
@@ -368,7 +375,7 @@ class Search:
             run.callbacks.on_search_end()  # also after an error, so loggers close their files and runs
         if not quiet:
             print(run.summary())
-        return self._best
+        return self.best
 
     def stop(self) -> None:
         """Ask a running search to stop, e.g. from a callback once a target is reached: nothing new is drawn,

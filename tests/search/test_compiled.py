@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jax.numpy as jnp
+import pytest
 import numpy as np
 
 import hopper_jax as hj
@@ -58,3 +59,32 @@ def test_another_schedule_is_another_entry():
     search.run(loss, "min", mode="jax", population_size=8, generations=2, seed=0, quiet=True,
                start_temperature=0.5, end_temperature=0.1)
     assert search._compiled() is not before
+
+
+def test_quick_options_keep_what_this_jaxlib_knows_and_drop_the_rest(monkeypatch):
+    known = compiled_module.quick_options()
+    assert known and set(known) <= set(compiled_module.QUICK_OPTIONS)
+    monkeypatch.setattr(compiled_module, "QUICK_OPTIONS", {**known, "xla_no_such_option_anywhere": True})
+    compiled_module.quick_options.cache_clear()
+    try:
+        assert compiled_module.quick_options() == known
+    finally:
+        compiled_module.quick_options.cache_clear()
+
+
+def test_a_new_search_compiles_nothing_until_its_best_is_read():
+    from jax import monitoring
+
+    compiles = []
+
+    def listener(event, duration, **_):
+        if event.endswith("backend_compile_duration"):
+            compiles.append(event)
+
+    monitoring.register_event_duration_secs_listener(listener)
+    try:
+        search = hj.Search({"lr": hj.float(1e-4, 1e-1, log=True, init=1e-2), "n": hj.int(3, 17, init=5)})
+        assert compiles == []  # the initial values are decoded on first read, not when the search is built
+        assert search.best["n"] == 5 and search.best["lr"] == pytest.approx(1e-2, rel=1e-5)
+    finally:
+        monitoring.unregister_event_duration_listener(listener)

@@ -124,3 +124,18 @@ def test_duplicate_rows_are_replaced_by_a_mask_compiled_once_per_shape():
         np.testing.assert_array_equal(np.asarray(replaced[0]["a"]), np.repeat(expected[:, None], 2, 1).astype(float))
         np.testing.assert_array_equal(np.asarray(replaced[1]), np.where(expected, np.arange(5) + 10, 0))
     assert _take_rows._cache_size() == before + 1
+
+
+def test_queued_guesses_fill_the_first_rows_of_the_first_generation():
+    search = make_search()
+    guesses = [{"x": np.full(50, 1.5, np.float32), "k": 3}, {"k": 1}]  # the second takes x from the best
+    for guess in guesses:
+        search += guess
+    search.run(sphere, "min", generations=2, population_size=8, seed=0, mode="jax", quiet=True)
+    records, candidates = search.history.records, search.history.candidates
+    assert [r["type"] for r in records[:3]] == [hj.CandidateType.MANUALLY_ADDED] * 2 + [hj.CandidateType.RANDOM_SEEDING]
+    np.testing.assert_allclose(candidates[0]["x"], guesses[0]["x"], rtol=1e-6)  # through the unit encoding
+    np.testing.assert_array_equal(candidates[1]["x"], np.zeros(50))  # the initial best's x
+    assert candidates[0]["k"] == 3 and candidates[1]["k"] == 1
+    for i in range(2):  # each queued row was scored as the objective scores its values
+        assert search.history.fs[i] == pytest.approx(float(sphere(candidates[i])), rel=1e-6)
