@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import jax.numpy as jnp
-import pytest
 import numpy as np
+import pytest
 
 import hopper_jax as hj
 from hopper_jax.search import compiled as compiled_module
