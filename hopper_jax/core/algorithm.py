@@ -5,9 +5,12 @@ candidate at a temperature T(progress) that anneals linearly from `start_tempera
 `end_temperature`: T sets how many parameters move (max(1, round(T · n_params)), as in PyHopper), how
 many elements of an array parameter move (see `encodings.mutation_cap`) and the step size, which is
 multiplied by an adaptive factor exp(log_step) following the 1/5 success rule, so that steps shrink
-when they stop improving and grow when they do. After duplicates the shell asks with `heat` > 1: steps
-grow, and the number of moved parameters is drawn uniformly between the cold and the heated count, so
-that a hot retry can still move a single parameter.
+when they stop improving and grow when they do. Only candidates that moved floats alone count towards
+that rule: a move of an int or a choice fails or succeeds whatever the float step size, and counting
+such candidates froze the float steps of mixed spaces (benchmarks/RESULTS.md, mixed spaces).
+
+After duplicates the shell asks with `heat` > 1: steps grow, and the number of moved parameters is drawn
+uniformly between the cold and the heated count, so that a hot retry can still move a single parameter.
 
 Everything here is jittable and works on a whole population at once; `progress` is one value per
 candidate, so a population may straddle the phase boundary. Scores are maximised (the shell negates
@@ -31,6 +34,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ..space.compile import Space
 from ..space.encodings import Continuous, Draws, reflect_unit
@@ -98,6 +102,9 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
     unit_of = space.array_leaves  # parameter index of each array leaf
     driven = [space.leaves[i].host_driven for i in space.array_leaves]
     conditional = [bool(space.leaves[i].conditions) for i in space.array_leaves]
+    # (n_params,) True for parameters whose moves are scaled by the adaptive step: the float leaves
+    scaled = np.isin(np.arange(n_params), [unit_of[j] for j, enc in enumerate(encodings)
+                                           if enc.dtype == jnp.float32 and not driven[j]])
 
     def init() -> HopperState:
         best = tuple(jnp.asarray(z) for z in space.initial_encoding())
@@ -122,10 +129,18 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         extra = jnp.floor(draws.uniform(()) * (most - fewest + 1).astype(jnp.float32)).astype(jnp.int32)
         return jnp.minimum(fewest + extra, most)
 
-    def perturb_one(key, state, temperature, cold_temperature, failures):
+    def counts_for_step(local, selected):
+        """(P,) float32 1/0: local rows that moved floats only, whose outcome reflects the float step size."""
+        return (local & ~jnp.any(selected & ~scaled, axis=1)).astype(jnp.float32)
+
+    def select_one(key, temperature, cold_temperature):
+        """A row's draws and its (n_params,) moved parameters (the first draws of the row)."""
         draws = Draws(key, perturb_draws)
         n_move = moved_count(draws, temperature, cold_temperature)
-        selected = jnp.argsort(jnp.argsort(draws.uniform((n_params,)))) < n_move
+        return draws.values, jnp.argsort(jnp.argsort(draws.uniform((n_params,)))) < n_move
+
+    def perturb_one(values, selected, state, temperature, failures):
+        draws = Draws.resume(values, 1 + n_params)
         log_step = jnp.maximum(state.log_step - failures * failure_change, LOG_STEP_RANGE[0])
         step = temperature * jnp.exp(log_step)
         moved = []
@@ -135,16 +150,25 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
             if conditional[j]:  # switched on by a choice: start from a fresh sample, as in phase 1
                 new = jnp.where(_switched_on(space, state.best, moved, unit_of[j]), enc.sample(draws), new)
             moved.append(new)
-        return tuple(moved), selected
+        return tuple(moved)
+
+    def perturb(keys, state, local, temperature, cold_temperature, sequential):
+        """Phase-2 rows; with `sequential`, row i takes the step size left by failed tells of the rows before
+        it that count towards the step adaptation (speculative sequential asks; see `tell`)."""
+        values, selected = jax.vmap(select_one)(keys, temperature, cold_temperature)
+        counted = counts_for_step(local, selected)
+        failures = jnp.where(sequential, jnp.cumsum(counted) - counted, 0.0)
+        moved = jax.vmap(perturb_one, in_axes=(0, 0, None, 0, 0))(values, selected, state, temperature, failures)
+        return moved, selected
 
     def ask(key: jax.Array, state: HopperState, progress: jax.Array, heat: float | jax.Array = 1.0,
-            explore: jax.Array | None = None, failures: jax.Array | None = None) -> Population:
+            explore: jax.Array | None = None, sequential: bool | jax.Array = False) -> Population:
         """P candidates for `progress` of shape (P,) in [0, 1].
 
         `key` is one PRNG key (split into P) or P keys, one per row. `heat` ≥ 1 (scalar or (P,)) multiplies the
         temperature (after duplicates); `explore` (P,) bool, when given, says which rows are phase-1
-        samples instead of `progress < seeding_fraction`. `failures` (P,) int asks for the step size the
-        state would have after that many failed tells (speculative sequential asks; see `tell`).
+        samples instead of `progress < seeding_fraction`. `sequential`: the rows are the next P sequential
+        steps, each proposed as if every earlier row of the block had failed (speculative asks; see `tell`).
         """
         progress = jnp.atleast_1d(jnp.asarray(progress, jnp.float32))
         size = progress.shape[0]
@@ -152,14 +176,12 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         temperature = jnp.clip(cold_temperature * heat, 0.0, 1.0)
         local = progress >= seeding_fraction if explore is None else ~jnp.asarray(explore, bool)
         keys = key if jnp.ndim(key) == 1 else jax.random.split(key, size)
-        failures = jnp.zeros(size, jnp.float32) if failures is None else jnp.asarray(failures, jnp.float32)
         best_rows = tuple(jnp.broadcast_to(z, (size,) + z.shape) for z in state.best)
         fresh = jax.lax.cond(jnp.any(~local), lambda k: map_rows(sample_one, k, space.array_size), lambda _: best_rows,
                              keys)
         moved, selected = jax.lax.cond(
             jnp.any(local),
-            lambda k: jax.vmap(perturb_one, in_axes=(0, None, 0, 0, 0))(k, state, temperature, cold_temperature,
-                                                                        failures),
+            lambda k: perturb(k, state, local, temperature, cold_temperature, sequential),
             lambda _: (best_rows, jnp.zeros((size, n_params), bool)),
             keys,
         )
@@ -173,16 +195,17 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
     def tell(state: HopperState, population: Population, scores: jax.Array, sequential: bool = False) -> HopperState:
         """Keep the best of population and incumbent (strict improvement); adapt the step size.
 
-        A population's success rate moves log_step like sqrt(P) sequential tells would. With
-        `sequential=True` the rows count as that many tells one after the other, which is exact when
-        only the last local row may improve (the shell's speculative blocks guarantee it).
+        The success rate of the n local rows that moved floats only moves log_step like sqrt(n) sequential
+        tells would. With `sequential=True` those rows count as that many tells one after the other, which
+        is exact when only the last local row may improve (the shell's speculative blocks guarantee it).
         """
         scores = jnp.where(jnp.isnan(scores), -jnp.inf, jnp.asarray(scores, jnp.float32))
         winner = jnp.argmax(scores)
         improved = scores[winner] > state.best_score
         best = tuple(jnp.where(improved, z[winner], b) for z, b in zip(population.encoded, state.best))
-        n_local = jnp.sum(population.local)
-        successes = jnp.sum(population.local & (scores > state.best_score))
+        counted = counts_for_step(population.local, population.actions == MUTATE)
+        n_local = jnp.sum(counted)
+        successes = jnp.sum(jnp.where(scores > state.best_score, counted, 0.0))  # of the counted rows
         if sequential:
             log_step = jnp.maximum(state.log_step - (n_local - successes) * failure_change, LOG_STEP_RANGE[0])
             log_step = jnp.minimum(log_step + successes * success_change, LOG_STEP_RANGE[1])

@@ -75,6 +75,13 @@ class Draws:
         self.values = unit_uniforms(key, max(count, 1))
         self.offset = 0
 
+    @classmethod
+    def resume(cls, values: jax.Array, offset: int) -> Draws:
+        """Draws that hand out `values` from `offset` on (to go on with another `Draws`'s values)."""
+        draws = cls.__new__(cls)
+        draws.values, draws.offset = values, offset
+        return draws
+
     def uniform(self, shape: tuple[int, ...]) -> jax.Array:
         count = math.prod(shape)
         out = self.values[self.offset:self.offset + count].reshape(shape)

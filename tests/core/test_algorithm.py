@@ -325,6 +325,34 @@ def test_log_step_ignores_phase_1_rows():
     assert float(tell(state, population, scores([1.0])).log_step) == -1.0
 
 
+def test_only_rows_that_moved_floats_alone_adapt_the_step():
+    space = Space({"x": hj.float(0.0, 1.0), "y": hj.float(0.0, 1.0), "n": hj.int(0, 9), "c": hj.choice("a", "b")})
+    algo = hj.hopper(space)
+    state = algo.init()._replace(best_score=jnp.float32(0.0))
+    size = 64
+    population = jax.jit(algo.ask)(jax.random.key(3), state, jnp.full((size,), 0.5))
+    moved = np.asarray(population.actions) == MUTATE  # (P, 4): x, y, n, c
+    floats_only = ~moved[:, 2:].any(axis=1)
+    assert 0 < floats_only.sum() < size  # both kinds of rows are there
+    tell = jax.jit(algo.tell, static_argnames="sequential")
+    all_fail = jnp.full((size,), -1.0)
+    only_discrete = population._replace(local=jnp.asarray(~floats_only))
+    assert float(tell(state, only_discrete, all_fail).log_step) == 0.0  # their failures say nothing of the step
+    only_floats = population._replace(local=jnp.asarray(floats_only))
+    assert float(tell(state, only_floats, all_fail).log_step) < 0.0
+    # sequential tells count the same rows; a speculative ask assumes exactly those earlier rows failed
+    told = tell(state, population, all_fail, sequential=True)
+    expected = -floats_only.sum() * 0.05
+    assert float(told.log_step) == pytest.approx(expected, abs=1e-3)
+
+
+def test_a_space_without_floats_keeps_its_step():
+    algo = hj.hopper(Space({"n": hj.int(0, 9), "c": hj.choice("a", "b", "c")}))
+    state = algo.init()._replace(best_score=jnp.float32(0.0))
+    population = jax.jit(algo.ask)(jax.random.key(0), state, jnp.full((16,), 0.5))
+    assert float(jax.jit(algo.tell)(state, population, jnp.full((16,), -1.0)).log_step) == 0.0
+
+
 def test_smaller_log_step_gives_smaller_moves():
     wide = stacked(ask(jax.random.key(0), state_with(0.0, 0.0), [0.5]))
     narrow = stacked(ask(jax.random.key(0), state_with(0.0, -6.0), [0.5]))
