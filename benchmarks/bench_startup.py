@@ -4,8 +4,9 @@ Two measurements, both with a trivial JAX objective so that only hopper_jax's ow
 
 1. `propose` (ask + decode + fingerprints, the largest of hopper_jax's functions) for spaces of 6 scalar
    floats (the HPO example's space), one float vector of 64 elements and one of 1000: XLA compile seconds
-   and milliseconds per call at XLA's default CPU optimisation level and at level 0, which hopper_jax uses
-   for spaces of at most `QUICK_COMPILE_ELEMENTS` elements.
+   and milliseconds per call at XLA's default CPU options and at hopper_jax's quick options (`quick_options()`:
+   optimisation level 0, no fusion emitters), which it uses for spaces of at most `QUICK_COMPILE_ELEMENTS`
+   elements.
 2. End to end, a new `Search` plus a JAX-mode run of 2 generations × 16 over the HPO space: from cold JAX
    caches (`jax.clear_caches()`: what the first search of a process pays) and again with a second
    `Search` over an equal space, which reuses the first one's compiled functions.
@@ -33,10 +34,9 @@ import hopper_jax as hj  # noqa: E402
 from benchmarks import report  # noqa: E402
 from benchmarks.machine import fmt, markdown_table  # noqa: E402
 from hopper_jax.search import compiled  # noqa: E402
-from hopper_jax.search.compiled import QUICK_COMPILE_ELEMENTS  # noqa: E402
+from hopper_jax.search.compiled import QUICK_COMPILE_ELEMENTS, quick_options  # noqa: E402
 
 POPULATION = 16
-LOW = {"xla_backend_optimization_level": 0}
 
 
 def hpo_space() -> dict:
@@ -57,7 +57,7 @@ def propose_costs(template: dict, options: dict | None, calls: int) -> tuple[flo
     search._key = jax.random.key(0)
     functions = search._compiled()
     args = (search._key, 0, 0, search._state, np.full(POPULATION, 0.5, np.float32), np.ones(POPULATION, np.float32),
-            np.zeros(POPULATION, bool), np.zeros(POPULATION, np.float32))
+            np.zeros(POPULATION, bool), np.bool_(False))
     lowered = jax.jit(functions.propose.__wrapped__).lower(*args)
     start = time.perf_counter()
     compiled = lowered.compile(options)
@@ -106,13 +106,13 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for name, space in SPACES.items():
         costs = {level: [propose_costs(space(), options, calls) for _ in range(repeats)]
-                 for level, options in (("default", None), ("0", LOW))}
-        (c2, t2), (c0, t0) = ([statistics.median(x) for x in zip(*costs[level])] for level in ("default", "0"))
+                 for level, options in (("default", None), ("quick", quick_options()))}
+        (c2, t2), (c0, t0) = ([statistics.median(x) for x in zip(*costs[level])] for level in ("default", "quick"))
         rows.append([name, fmt(c2, 3), fmt(c0, 3), fmt(c2 / c0, 3), fmt(t2, 3), fmt(t0, 3), fmt(t0 / t2, 3)])
         print(f"{name}: compile {c2:.3f} / {c0:.3f} s, call {t2:.3f} / {t0:.3f} ms", file=sys.stderr, flush=True)
     monitoring.register_event_duration_secs_listener(CompileClock.listener)
     default, cold, warm = [], [], []
-    for _ in range(repeats):  # interleaved: cold at the default level, cold at level 0, a second equal space
+    for _ in range(repeats):  # interleaved: cold with default options, cold with quick ones, a second equal space
         for level in (QUICK_COMPILE_ELEMENTS, -1):
             jax.clear_caches()
             compiled._cache.clear()  # the jitted functions carry the level they were built with
@@ -121,16 +121,17 @@ def main(argv: list[str] | None = None) -> None:
         cold.append(search_run())
         warm.append(search_run())
     medians = [[statistics.median(x) for x in zip(*runs)] for runs in (default, cold, warm)]
-    names = ["first search (cold JAX caches), default optimisation level", "first search (cold JAX caches)",
+    names = ["first search (cold JAX caches), default XLA options", "first search (cold JAX caches)",
              "second search over an equal space"]
     run_rows = [[name, fmt(wall, 3), fmt(compile_s, 3), fmt(medians[0][0] / wall, 3)]
                 for name, (wall, compile_s) in zip(names, medians)]
     report.emit(report.assemble(
-        f"### `propose` for P = {POPULATION}: XLA compile seconds and ms per call, default CPU optimisation "
-        f"level vs level 0 (median of {repeats})",
-        markdown_table(["space", "compile s (default)", "compile s (level 0)", "compile ratio", "call ms (default)",
-                        "call ms (level 0)", "call ratio level 0 / default"], rows),
-        f"hopper_jax compiles at level 0 when a candidate has at most {QUICK_COMPILE_ELEMENTS} array elements.",
+        f"### `propose` for P = {POPULATION}: XLA compile seconds and ms per call, default CPU options vs "
+        f"hopper_jax's quick options (median of {repeats})",
+        markdown_table(["space", "compile s (default)", "compile s (quick)", "compile ratio", "call ms (default)",
+                        "call ms (quick)", "call ratio quick / default"], rows),
+        f"Quick options: {quick_options()}; hopper_jax uses them when a candidate has at most "
+        f"{QUICK_COMPILE_ELEMENTS} array elements.",
         f"### Search(...) + run(generations=2, population_size={POPULATION}, mode='jax') over the HPO space, "
         f"trivial objective (median of {repeats})",
         markdown_table(["run", "wall s", "of which backend compile s", "speed-up over the first row"], run_rows),
