@@ -23,11 +23,11 @@ from ..space.fingerprint import fingerprint
 #: Folded into a step's key for the objective's key (proposals use retries 0 .. 10**6 + draws).
 OBJECTIVE_SALT = 2**32 - 1
 #: Spaces with at most this many array elements per candidate compile these functions with `QUICK_OPTIONS`:
-#: that cuts their compile time by about 4x, and at this size a call costs well under a millisecond
-#: either way (larger spaces keep the fast code; see benchmarks/RESULTS.md).
+#: that cuts the compile time of propose about 5x, and at this size a call costs well under a millisecond
+#: either way (larger spaces keep the fast code; see benchmarks/RESULTS.md §11).
 QUICK_COMPILE_ELEMENTS = 64
 #: XLA CPU options for quick compiles: the lowest backend optimisation level and the older (non-fusion)
-#: emitters, which compile propose about 2x faster at level 0. Options a jaxlib lacks are left out.
+#: emitters, which halve the compile time again at level 0. Options a jaxlib lacks are left out.
 QUICK_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
 #: Spaces whose functions are kept.
 CACHE_SIZE = 16
