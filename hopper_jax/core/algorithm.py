@@ -107,8 +107,10 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
                                            if enc.dtype == jnp.float32 and not driven[j]])
 
     def init() -> HopperState:
-        best = tuple(jnp.asarray(z) for z in space.initial_encoding())
-        return HopperState(best, jnp.float32(-jnp.inf), jnp.float32(0.0), jnp.int32(0), best, jnp.bool_(False))
+        # numpy values put on the device: no eager XLA program (each costs a compile the first time)
+        best = tuple(jax.device_put(np.asarray(z)) for z in space.initial_encoding())
+        scalars = jax.device_put((np.float32(-np.inf), np.float32(0.0), np.int32(0), np.bool_(False)))
+        return HopperState(best, *scalars[:3], best, scalars[3])
 
     sample_draws = sum(enc.sample_draws for enc in encodings)
     perturb_draws = 1 + n_params + sum(enc.perturb_draws + (enc.sample_draws if conditional[j] else 0)
