@@ -79,9 +79,7 @@ class Search:
     def _decoded_best(self) -> tuple:
         """The best's decoded array values (numpy), decoding the state's best on first need."""
         if self._best_values is None:
-            one_row = tuple(np.asarray(z)[None] for z in self._state.best)
-            values, _ = jax.device_get(self._decode_rows(one_row))
-            self._best_values = tuple(v[0] for v in values)
+            self._best_values = self._decode_row(self._state.best)[0]
         return self._best_values
 
     @property
@@ -184,10 +182,12 @@ class Search:
             self._key, first_step, retry, self._state, np.asarray(progress, np.float32),
             np.broadcast_to(np.asarray(heat, np.float32), (size,)), np.asarray(explore, bool), np.bool_(sequential))
 
-    def _decode_rows(self, encoded: tuple) -> tuple:
+    def _decode_row(self, encoded: tuple) -> tuple[tuple, np.ndarray]:
+        """One candidate's encoded leaves → (decoded values, (2,) fingerprint), on the host."""
         if not encoded:
-            return (), np.zeros((1, 2), np.uint32)
-        return self._compiled().decode(encoded)
+            return (), np.zeros(2, np.uint32)
+        values, fingerprints = jax.device_get(self._compiled().decode(tuple(np.asarray(z)[None] for z in encoded)))
+        return tuple(v[0] for v in values), fingerprints[0]
 
     def _row_population(self, encoded: tuple[np.ndarray, ...]) -> Population:
         """A one-row host population (a guess, or a candidate with Python-side parameters applied)."""
@@ -216,14 +216,11 @@ class Search:
         for index, value in hooked.items():
             z[self._space.array_leaves.index(index)] = self._space.project_leaf(index, value)
         row = self._row_population(tuple(z))._replace(local=np.asarray([local[i]]), actions=actions[i][None])
-        values, fingerprints = jax.device_get(self._decode_rows(row.encoded))
-        return row, Encoded((), objects), tuple(v[0] for v in values), fingerprints[0]
+        return row, Encoded((), objects), *self._decode_row(tuple(z))
 
     def _queued_row(self, encoded: Encoded):
         """A queued guess: (population of 1, Encoded, values, fingerprint)."""
-        population = self._row_population(encoded.encoded)
-        values, fingerprints = jax.device_get(self._decode_rows(population.encoded))
-        return population, encoded, tuple(v[0] for v in values), fingerprints[0]
+        return self._row_population(encoded.encoded), encoded, *self._decode_row(encoded.encoded)
 
     def _tell_population(self, population: Population, scores: np.ndarray, sequential: bool = False) -> None:
         tell = self._compiled().tell_sequential if sequential else self._compiled().tell
