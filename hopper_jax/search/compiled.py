@@ -39,7 +39,7 @@ class Compiled(NamedTuple):
     propose: object  # (base_key, first_step, retry, state, progress, heat, explore, sequential) -> (pop, values, fps)
     keys: object  # (base_key, first_step, rows (P,)) -> (P,) objective keys
     decode: object  # encoded rows -> (values, fingerprints)
-    inject: object  # (encoded (P, ...), rows (Q, ...)) -> (encoded with its first Q rows replaced, values, fps)
+    inject: object  # (encoded, values, fps of P rows; Q encoded rows) -> the same with the first Q rows replaced
     tell: object  # (state, population, scores) -> state
     tell_sequential: object  # the same, rows told one after the other
 
@@ -102,9 +102,14 @@ def _build(space: Space, algo: Hopper) -> Compiled:
         values, fingerprints = decode(population.encoded)
         return population, values, fingerprints
 
-    def inject(encoded, rows):  # queued guesses into the first rows; the population decoded again
-        encoded = tuple(z.at[: r.shape[0]].set(r) for z, r in zip(encoded, rows))
-        return (encoded, *decode(encoded))
+    def inject(encoded, values, fingerprints, rows):  # queued guesses into the first rows; only they are decoded
+        row_values, row_fingerprints = decode(rows)
+
+        def put(z, r):
+            return z.at[: r.shape[0]].set(r)
+
+        return (tuple(map(put, encoded, rows)), tuple(map(put, values, row_values)),
+                put(fingerprints, row_fingerprints))
 
     def keys(base_key, first_step, rows):
         return step_keys(base_key, first_step, rows.shape[0], OBJECTIVE_SALT)

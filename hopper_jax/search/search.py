@@ -234,7 +234,7 @@ class Search:
         if not queued:
             return population, values, fingerprints
         rows = tuple(np.stack([q.encoded[j] for q in queued]) for j in range(len(population.encoded)))
-        encoded, values, fingerprints = self._compiled().inject(population.encoded, rows)
+        encoded, values, fingerprints = self._compiled().inject(population.encoded, values, fingerprints, rows)
         local = np.asarray(population.local).copy()
         local[: len(queued)] = False
         return population._replace(encoded=encoded, local=local), values, fingerprints
