@@ -21,10 +21,11 @@ import hopper_jax as hj
 from hopper_jax.persistence.store import CheckpointStore
 
 STEPS = {"jax": 8 * 100, "pool": 80, "python": 150}
-#: Seconds a killed JAX-mode child waits after each generation, so that its run (100 generations, over 10 s)
-#: outlasts 20 kill windows (0.05-0.6 s, 6.5 s on average) on any machine: JAX-mode generations alone take
-#: only ~50 ms here.
-JAX_PACE = 0.1
+#: Seconds a killed child waits after each generation (JAX mode) or evaluation (pool), so that its run (over
+#: 10 s) outlasts 20 kill windows (0.05-0.6 s, 6.5 s on average) on any machine: JAX-mode generations alone
+#: take only ~50 ms here, and with hopper_jax's functions loaded from the engine cache instead of compiled,
+#: a pool child's 80 evaluations take about 3 s. (mode: (after each generation, after each evaluation))
+PACE = {"jax": (0.1, 0.0), "pool": (0.0, 0.15)}
 
 
 def space():
@@ -43,14 +44,17 @@ def python_loss(p):
 
 
 class Ready(hj.Callback):
-    def __init__(self, pace: float = 0.0):
-        self.pace = pace
+    def __init__(self, generation_pace: float = 0.0, evaluation_pace: float = 0.0):
+        self.generation_pace, self.evaluation_pace = generation_pace, evaluation_pace
 
     def on_search_start(self, search):
         print("ready", flush=True)  # compiled (and, for a pool, workers started): kill from now on
 
     def on_generation_end(self, values, fs, infos):
-        time.sleep(self.pace)  # an observer only: the results do not depend on it
+        time.sleep(self.generation_pace)  # an observer only: the results do not depend on it
+
+    def on_evaluate_end(self, candidate, f, info):
+        time.sleep(self.evaluation_pace)
 
 
 def arm_self_kill(probability: float) -> None:
@@ -72,7 +76,7 @@ def main(mode: str, path: str | None, result: str, self_kill: float = 0.0) -> No
     kwargs = dict(steps=STEPS[mode], seed=3, quiet=True)
     if path is not None:
         kwargs.update(checkpoint_path=path, checkpoint_interval=0.0)
-    kwargs["callbacks"] = [Ready(JAX_PACE if mode == "jax" and path is not None else 0.0)]
+    kwargs["callbacks"] = [Ready(*PACE.get(mode, (0.0, 0.0))) if path is not None else Ready()]
     if mode == "jax":
         search.run(jax_loss, "min", mode="jax", population_size=8, **kwargs)
     else:
