@@ -1,14 +1,17 @@
 """hopper_jax's own jitted functions for a space, shared by every `Search` over an equal space.
 
-Compiling propose / decode / tell costs about a second per space on a CPU. They are built from the space
-and the algorithm only (never from a `Search`), and kept in a small cache keyed by `Space.signature()`
-and the temperature schedule, so a process that runs several searches over the same space (seeds,
-restarts, a test suite) traces and compiles them once. `jax.clear_caches()` still empties them.
+Tracing and compiling propose / decode / tell costs 0.6 s or more per space on a CPU. They are built from
+the space and the algorithm only (never from a `Search`), and kept in a small cache keyed by
+`Space.signature()` and the temperature schedule, so a process that runs several searches over the same
+space (seeds, restarts, a test suite) builds them once. Each is a `PersistentFunction`: its executables
+are also kept on disk (`hopper_jax.persistence.executables`), so a later process loads them instead of
+tracing and compiling. `clear()` empties the in-process cache (the files stay).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections import OrderedDict
 from typing import NamedTuple
 
@@ -17,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..core.algorithm import Hopper
+from ..persistence.executables import PersistentFunction
 from ..space.compile import Space
 from ..space.fingerprint import fingerprint
 
@@ -50,16 +54,32 @@ _cache: OrderedDict[tuple, Compiled] = OrderedDict()
 def compiled(space: Space, algo: Hopper, schedule: tuple[float, float]) -> Compiled:
     """The shared functions for `space` with `algo` (built from `space` at `schedule`)."""
     signature = space.signature()
-    if signature is None:  # an encoding this cache cannot compare: compile for this search alone
-        return _build(space, algo)
+    if signature is None:  # an encoding this cache cannot compare: compile for this search alone, keep nothing
+        return _build(space, algo, None)
     key = (signature, schedule)
     if key in _cache:
         _cache.move_to_end(key)
     else:
-        _cache[key] = _build(space, algo)
+        _cache[key] = _build(space, algo, hashlib.sha256(repr(key).encode()).hexdigest())
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
     return _cache[key]
+
+
+def clear() -> None:
+    """Forget every space's functions and executables held in this process (the files on disk stay)."""
+    for functions in _cache.values():
+        for function in functions:
+            function.clear()
+    _cache.clear()
+
+
+def seed_key(seed: int) -> jax.Array:
+    """`jax.random.key(seed)`. For JAX's default threefry keys and 0 <= seed < 2**31 its data is (0, seed), put on
+    the device directly: `jax.random.key` runs a program, which a fresh process compiles (about 0.04 s)."""
+    if 0 <= seed < 2**31 and jax.config.jax_default_prng_impl == "threefry2x32":
+        return jax.random.wrap_key_data(np.array([0, seed], np.uint32))
+    return jax.random.key(seed)
 
 
 def step_keys(base_key: jax.Array, first_step, count: int, salt) -> jax.Array:
@@ -82,9 +102,13 @@ def quick_options() -> dict:
     return options
 
 
-def _build(space: Space, algo: Hopper) -> Compiled:
+def _build(space: Space, algo: Hopper, identity: str | None) -> Compiled:
+    """The functions of `space`; `identity` names them on disk (None: an unnamed space, memory only)."""
     quick = space.array_size <= QUICK_COMPILE_ELEMENTS and jax.default_backend() == "cpu"
-    jit = functools.partial(jax.jit, compiler_options=quick_options() if quick else None)
+    context = None if identity is None else f"{identity} {QUICK_OPTIONS if quick else None}"
+
+    def jit(fn, name=None):
+        return PersistentFunction(fn, name or fn.__name__, context, quick_options if quick else lambda: None)
 
     def decode(encoded):
         def one(row):
@@ -119,6 +143,6 @@ def _build(space: Space, algo: Hopper) -> Compiled:
         keys=jit(keys),
         decode=jit(decode),
         inject=jit(inject),
-        tell=jit(algo.tell),
-        tell_sequential=jit(functools.partial(algo.tell, sequential=True)),
+        tell=jit(algo.tell, "tell"),
+        tell_sequential=jit(functools.partial(algo.tell, sequential=True), "tell_sequential"),
     )

@@ -19,7 +19,7 @@ from ..space.compile import Space, python_value
 from .budget import Budget, parse_direction
 from .candidates import Encoded, encode_candidate, host_parameters, merge_dicts, merge_guess
 from .checkpointing import attach, load_search, open_store, save_search
-from .compiled import Compiled, compiled
+from .compiled import Compiled, compiled, seed_key
 from .history import History
 from .run import Run
 
@@ -157,7 +157,7 @@ class Search:
     def _draw(self, explore: bool, temperature: float) -> Any:
         if self._key is None:
             self.seed = secrets.randbits(31) if self.seed is None else self.seed
-            self._key = jax.random.key(self.seed)
+            self._key = seed_key(self.seed)
         self._draws += 1
         heat = temperature / max(self._schedule[0], 1e-9)  # progress 0 → T = start temperature · heat
         population, values, fingerprints = self._propose(1, [0.0], heat, [explore], self._steps_done,
@@ -322,7 +322,7 @@ class Search:
         if checkpoint_path is not None:
             store, resuming = open_store(self, checkpoint_path, overwrite_checkpoint, mode, size, seed)
         budget.seed = self.seed
-        self._key = jax.random.key(self.seed)
+        self._key = seed_key(self.seed)
         schedule = (float(start_temperature), float(end_temperature))
         if schedule != self._schedule:
             self._algo = hopper(self._space, start_temperature=schedule[0], end_temperature=schedule[1])

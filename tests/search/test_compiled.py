@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -88,3 +89,10 @@ def test_a_new_search_compiles_nothing_until_its_best_is_read():
         assert search.best["n"] == 5 and search.best["lr"] == pytest.approx(1e-2, rel=1e-5)
     finally:
         monitoring.unregister_event_duration_listener(listener)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 12345, 2**31 - 1, 2**31, 2**33 + 7, -1])
+def test_seed_key_is_jax_random_key(seed):
+    key = compiled_module.seed_key(seed)
+    assert key.dtype == jax.random.key(0).dtype
+    np.testing.assert_array_equal(jax.random.key_data(key), jax.random.key_data(jax.random.key(seed)))

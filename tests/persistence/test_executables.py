@@ -1,0 +1,170 @@
+"""Tests for hopper_jax.persistence.executables: hopper_jax's compiled functions kept on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import hopper_jax as hj
+from hopper_jax.persistence import executables
+from hopper_jax.persistence.executables import PersistentFunction
+from hopper_jax.search import compiled as compiled_module
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture
+def cache(tmp_path):
+    """A fresh cache directory for this test, and nothing of other tests' functions held in memory."""
+    saved = list(executables._directory)
+    executables.set_cache_dir(tmp_path / "cache")
+    compiled_module.clear()
+    yield tmp_path / "cache"
+    compiled_module.clear()
+    executables._directory[:] = saved
+
+
+def space() -> dict:
+    return {"x": hj.float(-1.0, 1.0, shape=(3,)), "lr": hj.float(1e-4, 1.0, log=True), "n": hj.int(1, 8)}
+
+
+def objective(p):
+    return -jnp.sum((p["x"] - 0.25) ** 2) - jnp.log10(p["lr"] / 3e-2) ** 2 - 0.01 * (p["n"] - 5) ** 2
+
+
+def search_run() -> tuple[hj.Search, list[float]]:
+    search = hj.Search(space())
+    search.run(objective, "max", mode="jax", population_size=8, generations=3, seed=3, quiet=True)
+    return search, search.history.fs
+
+
+def compiled_anything(search: hj.Search) -> bool:
+    """True when one of the search's functions traced or compiled (it holds a jitted function)."""
+    return any("jitted" in function.__dict__ for function in search._compiled())
+
+
+def test_a_later_run_loads_every_function_and_gets_the_same_results(cache):
+    first, fs = search_run()
+    assert compiled_anything(first)
+    stored = sorted(p.name for p in cache.iterdir())
+    assert {name.split("-")[0] for name in stored} >= {"propose", "tell"}
+    compiled_module.clear()  # as in a new process: nothing in memory, the files stay
+    jax.clear_caches()
+    second, again = search_run()
+    assert not compiled_anything(second)
+    assert again == fs
+    assert sorted(p.name for p in cache.iterdir()) == stored  # nothing new written
+
+
+CHILD = """
+import json, sys
+sys.path.insert(0, {root!r})
+from tests.persistence.test_executables import compiled_anything, search_run
+search, fs = search_run()
+print(json.dumps({{"compiled": compiled_anything(search), "fs": fs}}))
+"""
+
+
+def test_a_second_process_loads_what_the_first_stored(tmp_path):
+    env = {**os.environ, "HOPPER_JAX_CACHE_DIR": str(tmp_path / "cache"), "JAX_PLATFORMS": "cpu"}
+    runs = [json.loads(subprocess.run([sys.executable, "-c", CHILD.format(root=ROOT)], env=env, check=True,
+                                      capture_output=True, text=True).stdout.strip().splitlines()[-1])
+            for _ in range(2)]
+    assert runs[0]["compiled"] and not runs[1]["compiled"]
+    assert runs[0]["fs"] == runs[1]["fs"]
+
+
+def test_another_population_size_or_space_is_another_entry(cache):
+    search_run()
+    count = len(list(cache.iterdir()))
+    hj.Search(space()).run(objective, "max", mode="jax", population_size=4, generations=2, seed=0, quiet=True)
+    assert len(list(cache.iterdir())) > count
+    count = len(list(cache.iterdir()))
+    wider = hj.Search({**space(), "x": hj.float(-2.0, 2.0, shape=(3,))})
+    wider.run(objective, "max", mode="jax", population_size=8, generations=2, seed=0, quiet=True)
+    assert compiled_anything(wider)
+    assert len(list(cache.iterdir())) > count
+
+
+def test_an_unreadable_file_is_compiled_again_with_a_warning(cache):
+    _, fs = search_run()
+    for path in cache.iterdir():
+        path.write_bytes(b"not an executable")
+    compiled_module.clear()
+    with pytest.warns(RuntimeWarning, match="unreadable compiled function"):
+        search, again = search_run()
+    assert compiled_anything(search) and again == fs
+    assert all(path.stat().st_size > 1000 for path in cache.iterdir())  # rewritten
+
+
+def test_an_unwritable_directory_warns_once_and_the_search_still_runs(tmp_path, cache):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    executables.set_cache_dir(blocker / "cache")  # a directory under a file cannot be created
+    executables._write_failed.clear()
+    with pytest.warns(RuntimeWarning, match="cannot keep compiled functions") as caught:
+        _, fs = search_run()
+    assert len([w for w in caught if "cannot keep" in str(w.message)]) == 1
+    executables.set_cache_dir(None)
+    compiled_module.clear()
+    assert search_run()[1] == fs
+
+
+def test_off_keeps_nothing_and_compiles_as_jax_jit(cache):
+    executables.set_cache_dir(None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        search, _ = search_run()
+    assert compiled_anything(search)
+    assert not cache.exists()
+
+
+@pytest.mark.parametrize("value, expected", [("off", None), ("0", None), ("", None), ("~/somewhere", "somewhere")])
+def test_the_environment_variable_sets_the_directory(monkeypatch, value, expected):
+    saved = list(executables._directory)
+    try:
+        executables._directory.clear()
+        monkeypatch.setenv("HOPPER_JAX_CACHE_DIR", value)
+        directory = executables.cache_dir()
+        assert (directory is None) if expected is None else (directory.name == expected and directory.is_absolute())
+        executables._directory.clear()
+        monkeypatch.delenv("HOPPER_JAX_CACHE_DIR")
+        monkeypatch.setenv("XDG_CACHE_HOME", "/xdg")
+        assert str(executables.cache_dir()) == "/xdg/hopper_jax"
+    finally:
+        executables._directory[:] = saved
+
+
+def test_arrays_placed_elsewhere_go_through_jit_and_are_not_stored(cache):
+    double = PersistentFunction(lambda x: 2 * x, "double", "test", lambda: None)
+    mesh = jax.sharding.Mesh(np.array(jax.devices()[:1]), ("rows",))
+
+    def placed(n):
+        return jax.device_put(np.arange(n, dtype=np.float32),
+                              jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("rows")))
+
+    np.testing.assert_array_equal(double(placed(4)), 2 * np.arange(4.0))
+    assert not cache.exists()
+    np.testing.assert_array_equal(double(np.arange(5, dtype=np.float32)), 2 * np.arange(5.0))
+    assert [p.name.split("-")[0] for p in cache.iterdir()] == ["double"]
+    np.testing.assert_array_equal(double(placed(5)), 2 * np.arange(5.0))  # same shape, placed: still right
+    assert len(list(cache.iterdir())) == 1
+
+
+def test_pruning_removes_the_least_recently_used_first(tmp_path):
+    for age, name in enumerate(["new", "middle", "old"]):
+        path = tmp_path / f"{name}.jaxexe"
+        path.write_bytes(b"x" * 100)
+        os.utime(path, (1e9 - 1000 * age, 1e9 - 1000 * age))
+    executables._prune(tmp_path, 250)
+    assert sorted(p.stem for p in tmp_path.iterdir()) == ["middle", "new"]
+    executables._prune(tmp_path, 100)
+    assert [p.stem for p in tmp_path.iterdir()] == ["new"]
