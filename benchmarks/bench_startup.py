@@ -12,6 +12,8 @@ Two measurements, both with a trivial JAX objective so that only hopper_jax's ow
    default XLA options and no engine cache; with quick options and an empty engine cache directory (the
    first run on a machine: it compiles and stores); with that directory filled (a rerun of a script: it
    loads hopper_jax's executables); and as a second `Search` over an equal space in the same process.
+3. What a loaded executable costs per call against jax.jit's: µs per candidate of a Python-mode run (the
+   loop that calls hopper_jax's functions most often) with the functions already in memory.
 
     python benchmarks/bench_startup.py --quick
     python benchmarks/bench_startup.py           # full: writes benchmarks/results/startup.md
@@ -109,6 +111,37 @@ def search_run() -> tuple[float, float]:
     return time.perf_counter() - start, CompileClock.total
 
 
+def first_element(candidate: dict) -> float:
+    return float(candidate["x"][0])
+
+
+def python_mode_microseconds(size: int, steps: int, directory: str | None) -> float:
+    """µs per candidate of a Python-mode run of `steps` over a float vector of `size`, trivial objective, with
+    hopper_jax's functions already in memory: loaded from the engine cache (`directory`) or jitted (None)."""
+    executables.set_cache_dir(directory)
+    compiled.clear()
+    template = {"x": hj.float(-1.0, 1.0, shape=(size,))}
+    hj.Search(template).run(first_element, "max", steps=20, seed=0, quiet=True)  # build the functions, untimed
+    start = time.perf_counter()
+    hj.Search(template).run(first_element, "max", steps=steps, seed=0, quiet=True)
+    return 1e6 * (time.perf_counter() - start) / steps
+
+
+def python_mode_rows(repeats: int, steps: int) -> list[list[str]]:
+    """Per-call cost of the loaded executables against jax.jit's, in the loop that calls them most often."""
+    directory = tempfile.mkdtemp(prefix="hopper_jax_bench_startup_")
+    rows = []
+    for size in (6, 1000):
+        costs = {"jit": [], "loaded": []}
+        for _ in range(repeats):  # interleaved
+            costs["jit"].append(python_mode_microseconds(size, steps, None))
+            costs["loaded"].append(python_mode_microseconds(size, steps, directory))
+        jit, loaded = (statistics.median(costs[k]) for k in ("jit", "loaded"))
+        rows.append([f"Python mode, float vector ({size},)", str(steps), fmt(jit, 3), fmt(loaded, 3), fmt(loaded / jit, 3)])
+    shutil.rmtree(directory, ignore_errors=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     report.add_output_arguments(parser, "startup", "1 repeat, fewer calls")
@@ -151,6 +184,10 @@ def main(argv: list[str] | None = None) -> None:
         f"### Search(...) + run(generations=2, population_size={POPULATION}, mode='jax') over the HPO space, "
         f"trivial objective (median of {repeats})",
         markdown_table(["run", "wall s", "of which backend compile s", "speed-up over the first row"], run_rows),
+        f"### Python mode, functions in memory: µs per candidate with jax.jit's executables and with ones loaded "
+        f"from the engine cache (trivial objective, median of {repeats})",
+        markdown_table(["space", "steps", "µs / candidate (jax.jit)", "µs / candidate (loaded)", "ratio loaded / jit"],
+                       python_mode_rows(repeats, 200 if args.quick else 4000)),
         total_s=time.perf_counter() - began), report.output_path(args))
 
 

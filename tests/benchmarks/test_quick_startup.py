@@ -9,5 +9,7 @@ def test_quick_startup_benchmark():
     spaces = [k for k in rows if k.startswith(("6 scalar", "float vector"))]
     assert len(spaces) == 3
     assert all(float(v) > 0 for k in spaces for v in rows[k])  # seconds, ms and ratios: all measured
+    python_mode = [v for k, v in rows.items() if k.startswith("Python mode")]
+    assert len(python_mode) == 2 and all(float(x) > 0 for row in python_mode for x in row)
     runs = [v for k, v in rows.items() if "search" in k]
     assert len(runs) == 4 and all(float(v) > 0 for run in runs for v in run)
