@@ -37,13 +37,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import monitoring
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import hopper_jax as hj  # noqa: E402
 from benchmarks.machine import fmt, footer, markdown_table  # noqa: E402
+from benchmarks.report import CompileClock  # noqa: E402
 from hopper_jax.persistence import executables  # noqa: E402
 from hopper_jax.search import compiled  # noqa: E402
 
@@ -64,28 +64,13 @@ class Result(NamedTuple):
     accuracies: tuple[float, ...] = ()  # every configuration's accuracy, where the method exposes them
 
 
-class _CompileTimer:
-    """Sums JAX's backend-compile durations reported while it is active."""
-
-    total = 0.0
-    registered = False
-
-    @classmethod
-    def listener(cls, event: str, duration: float, **_: object) -> None:
-        if event.endswith("backend_compile_duration"):
-            cls.total += duration
-
-
 def _timed(method: Callable[[], tuple[float, int, tuple[float, ...]]]) -> Result:
     """Run `method` from cold JAX caches; time it end to end and count its compilation."""
-    if not _CompileTimer.registered:
-        monitoring.register_event_duration_secs_listener(_CompileTimer.listener)
-        _CompileTimer.registered = True
     jax.clear_caches()
-    _CompileTimer.total = 0.0
+    CompileClock.reset()
     start = time.perf_counter()
     best, evaluated, accuracies = method()
-    return Result(float(best), time.perf_counter() - start, _CompileTimer.total, evaluated, accuracies)
+    return Result(float(best), time.perf_counter() - start, CompileClock.total, evaluated, accuracies)
 
 
 def _single_trainer(train_steps: int) -> Callable[[dict], float]:

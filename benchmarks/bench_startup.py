@@ -32,7 +32,6 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import monitoring
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -82,17 +81,6 @@ def trivial(params: dict) -> jax.Array:
     return -sum(jnp.sum((v - 0.1) ** 2) for v in params.values())
 
 
-class CompileClock:
-    """Sums JAX's backend-compile seconds."""
-
-    total = 0.0
-
-    @classmethod
-    def listener(cls, event: str, duration: float, **_: object) -> None:
-        if event.endswith("backend_compile_duration"):
-            cls.total += duration
-
-
 #: End-to-end scenarios: (as in a new process, XLA options, engine cache directory in use).
 SCENARIOS = {
     "first search of a process, default XLA options, no engine cache": (True, "default", False),
@@ -104,11 +92,11 @@ SCENARIOS = {
 
 def search_run() -> tuple[float, float]:
     """(wall seconds, backend-compile seconds) of Search(...) + a 2 × 16 JAX-mode run over the HPO space."""
-    CompileClock.total = 0.0
+    report.CompileClock.reset()
     start = time.perf_counter()
     hj.Search(hpo_space()).run(trivial, "max", generations=2, population_size=POPULATION, mode="jax", seed=0,
                                quiet=True)
-    return time.perf_counter() - start, CompileClock.total
+    return time.perf_counter() - start, report.CompileClock.total
 
 
 def first_element(candidate: dict) -> float:
@@ -137,7 +125,8 @@ def python_mode_rows(repeats: int, steps: int) -> list[list[str]]:
             costs["jit"].append(python_mode_microseconds(size, steps, None))
             costs["loaded"].append(python_mode_microseconds(size, steps, directory))
         jit, loaded = (statistics.median(costs[k]) for k in ("jit", "loaded"))
-        rows.append([f"Python mode, float vector ({size},)", str(steps), fmt(jit, 3), fmt(loaded, 3), fmt(loaded / jit, 3)])
+        rows.append([f"Python mode, float vector ({size},)", str(steps), fmt(jit, 3), fmt(loaded, 3),
+                     fmt(loaded / jit, 3)])
     shutil.rmtree(directory, ignore_errors=True)
     return rows
 
@@ -157,7 +146,6 @@ def main(argv: list[str] | None = None) -> None:
         (c2, t2), (c0, t0) = ([statistics.median(x) for x in zip(*costs[level])] for level in ("default", "quick"))
         rows.append([name, fmt(c2, 3), fmt(c0, 3), fmt(c2 / c0, 3), fmt(t2, 3), fmt(t0, 3), fmt(t0 / t2, 3)])
         print(f"{name}: compile {c2:.3f} / {c0:.3f} s, call {t2:.3f} / {t0:.3f} ms", file=sys.stderr, flush=True)
-    monitoring.register_event_duration_secs_listener(CompileClock.listener)
     runs: dict[str, list] = {name: [] for name in SCENARIOS}
     for _ in range(repeats):  # interleaved, each repeat with a new, empty cache directory
         directory = tempfile.mkdtemp(prefix="hopper_jax_bench_startup_")

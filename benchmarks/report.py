@@ -54,6 +54,27 @@ def emit(text: str, path: str | None) -> None:
             fh.write(text)
 
 
+class CompileClock:
+    """Seconds of JAX backend compiles (jax.monitoring events) since the last `reset()`, in `total`."""
+
+    total = 0.0
+    _registered = False
+
+    @classmethod
+    def reset(cls) -> None:
+        if not cls._registered:
+            from jax import monitoring
+
+            monitoring.register_event_duration_secs_listener(cls._listener)
+            cls._registered = True
+        cls.total = 0.0
+
+    @classmethod
+    def _listener(cls, event: str, duration: float, **_: object) -> None:
+        if event.endswith("backend_compile_duration"):
+            cls.total += duration
+
+
 def _rank_key(value: float) -> float:
     """The value a rank compares: solved values are 0, the rest rounded to RANK_DIGITS significant digits."""
     if math.isnan(value):
