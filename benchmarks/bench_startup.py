@@ -2,7 +2,8 @@
 
 Two measurements, both with a trivial JAX objective so that only hopper_jax's own work shows:
 
-1. `propose` (ask + decode + fingerprints, the largest of hopper_jax's functions) for spaces of 6 scalar
+1. `generation` (JAX mode's engine step: tell, ask, decode, fingerprints and the duplicate check, the
+   largest of hopper_jax's functions) for spaces of 6 scalar
    floats (the HPO example's space), one float vector of 64 elements and one of 1000: XLA compile seconds
    and milliseconds per call at XLA's default CPU options and at hopper_jax's quick options (`quick_options()`:
    optimisation level 0, no fusion emitters), which it uses for spaces of at most `QUICK_COMPILE_ELEMENTS`
@@ -56,15 +57,15 @@ SPACES = {"6 scalar floats (HPO)": hpo_space, "float vector (64,)": lambda: {"x"
           "float vector (1000,)": lambda: {"x": hj.float(-5, 5, shape=(1000,))}}
 
 
-def propose_costs(template: dict, options: dict | None, calls: int) -> tuple[float, float]:
-    """(compile seconds, median ms per call) of `propose` for P = POPULATION at the given compiler options."""
+def engine_costs(template: dict, options: dict | None, calls: int) -> tuple[float, float]:
+    """(compile seconds, median ms per call) of the engine step for P = POPULATION at the given compiler options."""
     jax.clear_caches()  # JAX would otherwise return the executable of an earlier repeat
+    from hopper_jax.search.jax_source import first_call
+
     search = hj.Search(template)
-    search._key = jax.random.key(0)
-    functions = search._compiled()
-    args = (search._key, 0, 0, search._state, np.full(POPULATION, 0.5, np.float32), np.ones(POPULATION, np.float32),
-            np.zeros(POPULATION, bool), np.bool_(False))
-    lowered = jax.jit(functions.propose.__wrapped__).lower(*args)
+    search.engine.seed(0)
+    args = first_call(search.engine, POPULATION)
+    lowered = jax.jit(search.engine.compiled().generation.__wrapped__).lower(*args)
     start = time.perf_counter()
     compiled = lowered.compile(options)
     compile_s = time.perf_counter() - start
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     jnp.ones(1).block_until_ready()
     rows = []
     for name, space in SPACES.items():
-        costs = {level: [propose_costs(space(), options, calls) for _ in range(repeats)]
+        costs = {level: [engine_costs(space(), options, calls) for _ in range(repeats)]
                  for level, options in (("default", None), ("quick", quick_options()))}
         (c2, t2), (c0, t0) = ([statistics.median(x) for x in zip(*costs[level])] for level in ("default", "quick"))
         rows.append([name, fmt(c2, 3), fmt(c0, 3), fmt(c2 / c0, 3), fmt(t2, 3), fmt(t0, 3), fmt(t0 / t2, 3)])
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     run_rows = [[name, fmt(wall, 3), fmt(compile_s, 3), fmt(first / wall, 3)]
                 for name, (wall, compile_s) in medians.items()]
     report.emit(report.assemble(
-        f"### `propose` for P = {POPULATION}: XLA compile seconds and ms per call, default CPU options vs "
+        f"### JAX mode's engine step (`generation`) for P = {POPULATION}: XLA compile seconds and ms per call, default CPU options vs "
         f"hopper_jax's quick options (median of {repeats})",
         markdown_table(["space", "compile s (default)", "compile s (quick)", "compile ratio", "call ms (default)",
                         "call ms (quick)", "call ratio quick / default"], rows),

@@ -11,6 +11,7 @@ keys travel as one more leaf of the population, so padding, sharding and chunkin
 from __future__ import annotations
 
 import inspect
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,6 +23,21 @@ from ..space.compile import Space
 from .sharding import Layout, check_chunk_size, mesh_of, pad_rows, resolve_devices, row_sharding, shard_rows, to_host
 
 MODES = ("python", "jax", "jax-batched")
+#: Jitted objectives kept for later runs (a second run, or another Search over an equal space, of the same
+#: objective does not trace and compile it again).
+BUILT_SIZE = 8
+_built: OrderedDict[tuple, tuple] = OrderedDict()
+
+
+def _cache_key(objective, mode, kwargs, space, devices, chunk_size) -> tuple | None:
+    """What a jitted objective depends on, hashable; None when something in it cannot be compared."""
+    try:
+        key = (objective, mode, tuple(sorted(kwargs.items())), space.signature(), space.constants_key(),
+               tuple(d.id for d in devices), chunk_size)
+        hash(key)
+    except TypeError:
+        return None
+    return None if None in key[3:5] else key
 
 
 def takes_key(objective: Callable[..., Any]) -> bool:
@@ -50,6 +66,9 @@ class BatchedEvaluator:
     row, mode='jax-batched' `objective(population, key=keys)`.
     """
 
+    capacity = 2  # generations in flight: the host books one while the device evaluates the next
+    answers_at_once = True
+
     def __init__(self, objective: Callable[..., Any], space: Space, mode: str, kwargs: dict[str, Any] | None = None,
                  devices: Sequence[Any] | None = None, chunk_size: int | None = None):
         if not callable(objective):
@@ -63,6 +82,8 @@ class BatchedEvaluator:
         self.devices = resolve_devices(devices)
         self.chunk_size = check_chunk_size(chunk_size)
         self._move = devices is not None  # one given device: values are moved there first
+        # devices of other processes (multi-host): rows reach them through the host, each process its own
+        self._multiprocess = any(d.process_index != jax.process_index() for d in self.devices)
         self.last_output: jax.Array | None = None  # the last device output, padding included (for inspection)
 
         def call(values, keys):  # keys: None, one key ('jax') or (P,) keys ('jax-batched')
@@ -75,30 +96,48 @@ class BatchedEvaluator:
             return jax.vmap(call)(values, keys)
 
         self._population = population
-        self._compiled = self._build(population)
+        self._mesh = None if self._plain else mesh_of(self.devices)
+        self._rows = None if self._plain else row_sharding(self._mesh, self.chunk_size is not None)
+        self.cache_key = key = _cache_key(objective, mode, kwargs, space, self.devices, self.chunk_size)
+        if key is not None and key in _built:
+            _built.move_to_end(key)
+            self._compiled = _built[key]
+        else:
+            self._compiled = self._build()
+            if key is not None:
+                _built[key] = self._compiled
+                while len(_built) > BUILT_SIZE:
+                    _built.popitem(last=False)
+        self._done: list[tuple[int, jax.Array]] = []
 
     # ---- compiled functions (built once; jit caches one executable per population shape) ---------------
     @property
     def _plain(self) -> bool:
-        """One device and no chunks: today's path, values evaluated where they are."""
+        """One device and no chunks: values evaluated where they are."""
         return len(self.devices) == 1 and self.chunk_size is None
 
-    def _build(self, population: Callable) -> Callable:
+    def _build(self) -> Callable:
         if self._plain:
-            return jax.jit(population)
-        mesh, chunked = mesh_of(self.devices), self.chunk_size is not None
-        self._rows = rows = row_sharding(mesh, chunked)
-        if not chunked:
-            return jax.jit(population, in_shardings=(rows,), out_shardings=rows)
-        chunk_rows = row_sharding(mesh, chunked=False)
+            return jax.jit(self._population)
+        return jax.jit(self._laid_out, in_shardings=(self._rows,), out_shardings=self._rows)
 
-        def chunk(values):  # (chunk, ...) leaves, split over the devices → (chunk,)
-            return population(jax.lax.with_sharding_constraint(values, chunk_rows))
+    def _laid_out(self, leaves: tuple) -> jax.Array:
+        """Values of padded rows split over the devices: (padded,), or (chunks, chunk) one chunk at a time."""
+        if self.chunk_size is None:
+            return self._population(leaves)
+        chunk_rows = row_sharding(self._mesh, chunked=False)
+        return jax.lax.map(lambda chunk: self._population(jax.lax.with_sharding_constraint(chunk, chunk_rows)),
+                           leaves)
 
-        def chunks(values):  # (chunks, chunk, ...) leaves → (chunks, chunk), one chunk at a time
-            return jax.lax.map(chunk, values)
-
-        return jax.jit(chunks, in_shardings=(rows,), out_shardings=rows)
+    def traced(self, values: tuple, keys: jax.Array | None = None) -> jax.Array:
+        """The (P,) objective values of `values` inside another jitted function (JAX mode's fused scan)."""
+        leaves = self._leaves(values, keys)
+        if self._plain or not leaves:
+            return self._population(leaves)
+        layout = self.layout(leaves[0].shape[0])
+        padded = pad_rows(leaves, layout.padded, None if self.chunk_size is None else layout.chunks)
+        output = self._laid_out(jax.lax.with_sharding_constraint(padded, self._rows))
+        return jax.lax.with_sharding_constraint(output, self._rows).reshape(-1)[: layout.size]
 
     def layout(self, size: int) -> Layout:
         """How `size` rows are padded and chunked on this evaluator's devices."""
@@ -120,14 +159,15 @@ class BatchedEvaluator:
         return (*values, keys)
 
     # ---- checks and evaluation ----------------------------------------------------------------------
-    def check(self, values: tuple[jax.Array, ...], keys: jax.Array | None = None) -> None:
-        """Trace the objective on `values` (P rows) before the search; explain what is wrong if it fails.
+    def check(self, values: tuple[jax.Array, ...], keys: jax.Array | None = None) -> jax.ShapeDtypeStruct:
+        """Trace the objective on `values` (P rows, arrays or shapes) before the search; explain what is wrong
+        if it fails; return the shape and dtype of its values.
 
         A key-taking objective is traced with `keys`, or with placeholder keys if none are given.
         """
         size = values[0].shape[0] if values else 1
         if self.takes_key and keys is None:
-            keys = jax.random.split(jax.random.key(0), size)
+            keys = jax.eval_shape(lambda: jax.random.split(jax.random.key(0), size))
         leaves = self._leaves(values, keys)
         try:
             result = jax.eval_shape(self._population, leaves)
@@ -144,21 +184,48 @@ class BatchedEvaluator:
                              f"(mode={self.mode!r}).")
         if not jnp.issubdtype(result.dtype, jnp.floating) and not jnp.issubdtype(result.dtype, jnp.integer):
             raise ValueError(f"The objective must return real numbers, it returned dtype {result.dtype}.")
+        return result
 
     def __call__(self, values: tuple[jax.Array, ...], keys: jax.Array | None = None) -> np.ndarray:
         """(P,) float64 objective values on the host, for `values` = tuple of (P, ...) decoded leaves.
 
         keys: (P,) typed PRNG keys, one per row, for an objective that takes `key` (ignored otherwise).
         """
+        return np.asarray(jax.device_get(self.dispatch(values, keys)), dtype=np.float64)
+
+    def dispatch(self, values: tuple[jax.Array, ...], keys: jax.Array | None = None) -> jax.Array:
+        """The (P,) objective values of `values`, as an array on the default device (being computed); with
+        devices of other processes, gathered on the host."""
         leaves = self._leaves(values, keys)
+        default = jax.local_devices()[0]
         if self._plain or not leaves:
             moved = jax.device_put(leaves, self.devices[0]) if self._move and leaves else leaves
-            self.last_output = self._compiled(moved)
-            return np.asarray(jax.device_get(self.last_output), dtype=np.float64)
-        layout = self.layout(leaves[0].shape[0])
-        padded = pad_rows(leaves, layout.padded, None if self.chunk_size is None else layout.chunks)
-        self.last_output = self._compiled(jax.device_put(padded, self._rows))
-        return to_host(self.last_output, layout.size)
+            self.last_output = output = self._compiled(moved)
+        else:
+            layout = self.layout(leaves[0].shape[0])
+            padded = pad_rows(leaves, layout.padded, None if self.chunk_size is None else layout.chunks)
+            if self._multiprocess:
+                padded = jax.device_get(padded)
+            self.last_output = self._compiled(jax.device_put(padded, self._rows))
+            if not self.last_output.is_fully_addressable:  # spread over several processes: gathered on the host
+                return to_host(self.last_output, layout.size)
+            output = self.last_output.reshape(-1)[: layout.size]
+        return output if output.sharding == jax.sharding.SingleDeviceSharding(default) else \
+            jax.device_put(output, default)
+
+    def submit(self, ticket: int, payload: tuple) -> None:
+        """Dispatch the evaluation of `payload` = (values, keys or None)."""
+        self._done.append((ticket, self.dispatch(*payload)))
+
+    def wait(self, timeout: float | None = None) -> list[tuple[int, jax.Array]]:
+        done, self._done = self._done, []
+        return done
+
+    def __enter__(self) -> BatchedEvaluator:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._done = []
 
     # ---- what the last evaluation looked like (for tests and diagnostics) ------------------------------
     @property

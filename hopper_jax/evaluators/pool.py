@@ -171,11 +171,14 @@ def _dumps(what: str, value: Any) -> bytes:
 class ProcessPool:
     """Evaluates candidates in `capacity` worker processes; `n_jobs` takes PyHopper's forms (see gpus.py)."""
 
+    answers_at_once = False
+
     def __init__(self, objective: Callable[..., Any], kwargs: dict[str, Any], n_jobs: Any, *,
-                 quiet: bool = False):
+                 quiet: bool = False, pruner: Pruner | None = None):
         if not callable(objective):
             raise ValueError(f"The objective must be callable, got {objective!r}")
         self.capacity, self._gpus = parse_n_jobs(n_jobs)
+        self.pruner = check_pruner(pruner)  # the run's pruner: snapshot with each submitted candidate
         self._payload = _dumps("The objective (with its kwargs)", (objective, dict(kwargs or {})))
         self._quiet, self._closed, self._done = quiet, False, []
         self._workers: list[_Worker] = []
@@ -201,8 +204,9 @@ class ProcessPool:
     def submit(self, ticket: int, candidate: Any, pruner: Pruner | None = None) -> None:
         """Start evaluating `candidate` on an idle worker; at most `capacity` may be in flight.
 
-        `pruner` is pickled now: the worker decides with the pruner's state as of this call.
+        `pruner` (default: the pool's) is pickled now: the worker decides with its state as of this call.
         """
+        pruner = self.pruner if pruner is None else pruner
         if self._closed:
             raise RuntimeError("The pool is closed; create a new ProcessPool to evaluate more candidates.")
         idle = [worker for worker in self._workers if worker.ticket is None]

@@ -79,8 +79,10 @@ def _run_task(job: tuple[Callable[..., Any], dict[str, Any]], candidate: Any, pr
 class RayPool:
     """Evaluates candidates as Ray tasks (max_retries=0), at most `capacity` at a time."""
 
+    answers_at_once = False
+
     def __init__(self, objective: Callable[..., Any], kwargs: dict[str, Any], n_jobs: int | str, *,
-                 address: str | None = None, quiet: bool = False):
+                 address: str | None = None, quiet: bool = False, pruner: Pruner | None = None):
         try:
             import ray
         except ImportError as error:
@@ -89,6 +91,7 @@ class RayPool:
             raise ValueError(f"The objective must be callable, got {objective!r}")  # noqa: TRY004 - as PythonEvaluator
         task_shape(n_jobs, {"GPU": 1})  # a malformed n_jobs fails here, before any Ray starts
         self._ray = ray
+        self.pruner = check_pruner(pruner)  # the run's pruner: snapshot with each submitted candidate
         self._owns_ray = self._connect(n_jobs, address, quiet)
         self._closed = False
         self._pending: dict[Any, int] = {}  # ObjectRef -> ticket
@@ -145,7 +148,8 @@ class RayPool:
             raise RuntimeError("submit() on a closed RayPool")
         if len(self._pending) >= self.capacity:
             raise RuntimeError(f"RayPool is full: {self.capacity} candidates in flight; wait() for one first")
-        self._pending[self._remote.remote(self._job, candidate, check_pruner(pruner), self._gpu_share)] = ticket
+        pruner = self.pruner if pruner is None else check_pruner(pruner)
+        self._pending[self._remote.remote(self._job, candidate, pruner, self._gpu_share)] = ticket
 
     def wait(self, timeout: float | None = None) -> list[tuple[int, Outcome]]:
         """Every finished (ticket, outcome) once at least one has finished; [] on timeout or when idle."""

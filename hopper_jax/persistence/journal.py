@@ -43,12 +43,27 @@ def to_json(value: Any) -> Any:
     return {"__pickle__": base64.b64encode(cloudpickle.dumps(value)).decode()}
 
 
+def pack(array: np.ndarray) -> dict:
+    """A numpy array as compact JSON data: its raw bytes in base64, with dtype and shape."""
+    array = np.ascontiguousarray(array)
+    return {"__b64__": base64.b64encode(array.tobytes()).decode(), "dtype": array.dtype.str,
+            "shape": list(array.shape)}
+
+
+def unpack(value: dict) -> np.ndarray:
+    """Inverse of `pack`."""
+    data = base64.b64decode(value["__b64__"])
+    return np.frombuffer(data, np.dtype(value["dtype"])).reshape(value["shape"]).copy()
+
+
 def from_json(value: Any) -> Any:
     """Inverse of `to_json`."""
     if isinstance(value, list):
         return [from_json(v) for v in value]
     if not isinstance(value, dict):
         return value
+    if "__b64__" in value:
+        return unpack(value)
     if "__array__" in value:
         return np.asarray(from_json(value["__array__"]), dtype=np.dtype(value["dtype"])).reshape(value["shape"])
     if "__float__" in value:

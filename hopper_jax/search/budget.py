@@ -69,25 +69,27 @@ class Budget:
     def elapsed(self) -> float:
         return self.elapsed_before + time.monotonic() - self.started
 
-    def progress(self, count: int = 1) -> np.ndarray:
-        """(count,) progress of the next `count` candidates; endless mode draws it at random."""
+    def progress(self, count: int = 1, ahead: float = 0.0) -> np.ndarray:
+        """(count,) progress of the next `count` candidates; endless mode draws it at random. `ahead`: seconds
+        from now until they are drawn (a runtime budget planning generations in advance)."""
         if self.steps is not None:
             return (self.step + np.arange(count)) / self.steps
         if self.runtime is not None:
-            return np.full(count, min(self.elapsed / max(self.runtime, 1e-9), 1.0))
+            return np.full(count, min((self.elapsed + ahead) / max(self.runtime, 1e-9), 1.0))
         return np.random.default_rng((self.seed, self.step, 0)).random(count)
 
-    def explore(self, count: int = 1) -> np.ndarray:
+    def explore(self, count: int = 1, ahead: float = 0.0) -> np.ndarray:
         """(count,) bool: which of the next `count` candidates belong to phase 1 (random seeding)."""
         steps_done = self.step + np.arange(count)
+        elapsed = self.elapsed + ahead
         if self.seeding_steps is not None:
             return steps_done < self.seeding_steps
         if self.seeding_runtime is not None:
-            return np.full(count, self.elapsed < self.seeding_runtime)
+            return np.full(count, elapsed < self.seeding_runtime)
         if self.steps is not None:
             return steps_done < int(self.seeding_ratio * self.steps)
         if self.runtime is not None:
-            return np.full(count, self.elapsed < self.seeding_ratio * self.runtime)
+            return np.full(count, elapsed < self.seeding_ratio * self.runtime)
         return np.random.default_rng((self.seed, self.step, 1)).random(count) < self.seeding_ratio
 
     def remaining(self) -> float:

@@ -33,10 +33,12 @@ class ParamInfo:
 class Callback:
     """Subclass and override any hook; every hook is a no-op by default.
 
-    In JAX mode the hooks fire once per candidate after the whole generation was evaluated, in
-    population order; `on_generation_end(values, fs, infos)` fires once per generation with the batched
-    results: `values` is the population as the objective saw it (a dict of arrays with a leading axis of
-    the generation's evaluated rows), `fs` the (rows,) values, `infos` one ParamInfo per row.
+    In JAX mode the per-candidate hooks fire once per candidate after the whole generation was evaluated,
+    in population order, and only if some callback overrides them (building a dict per candidate is the
+    costly part of a large generation); `on_new_best` fires for the generation's best row when it became
+    the search's best. `on_generation_end(values, fs, infos)` fires once per generation with the batched
+    results: `values` is the population as the objective saw it (a dict of device arrays with a leading
+    axis of the generation's rows), `fs` the (rows,) values, `infos` one ParamInfo per row (made when read).
     """
 
     def on_search_start(self, search: Any) -> None: ...
@@ -71,6 +73,11 @@ class CallbackList:
             if not isinstance(callback, Callback):
                 raise ValueError(f"callbacks must be hopper_jax.callbacks.Callback instances, got {callback!r}")
         self.callbacks = callbacks
+
+    def defines(self, *hooks: str) -> bool:
+        """True when some callback overrides one of `hooks` (the others need not be called at all)."""
+        return any(getattr(type(callback), hook) is not getattr(Callback, hook)
+                   for callback in self.callbacks for hook in hooks)
 
     def __getattr__(self, hook: str):
         if not hook.startswith("on_"):

@@ -23,9 +23,9 @@ from ..core.algorithm import Hopper
 from ..persistence.executables import PersistentFunction
 from ..space.compile import Space
 from ..space.fingerprint import fingerprint
+from . import generations
+from .generations import OBJECTIVE_SALT, step_keys, summaries
 
-#: Folded into a step's key for the objective's key (proposals use retries 0 .. 10**6 + draws).
-OBJECTIVE_SALT = 2**32 - 1
 #: Spaces with at most this many array elements per candidate compile these functions with `QUICK_OPTIONS`:
 #: that cuts the compile time of propose about 5x, and at this size a call costs well under a millisecond
 #: either way (larger spaces keep the fast code; see benchmarks/RESULTS.md §11).
@@ -43,9 +43,10 @@ class Compiled(NamedTuple):
     propose: object  # (base_key, first_step, retry, state, progress, heat, explore, sequential) -> (pop, values, fps)
     keys: object  # (base_key, first_step, rows (P,)) -> (P,) objective keys
     decode: object  # encoded rows -> (values, fingerprints)
-    inject: object  # (encoded, values, fps of P rows; Q encoded rows) -> the same with the first Q rows replaced
     tell: object  # (state, population, scores) -> state
     tell_sequential: object  # the same, rows told one after the other
+    generation: object  # JAX mode's engine step, see `generations.generation_step`
+    summarize: object  # decoded (P, ...) leaves -> (P, 4) mean, std, min, max per leaf
 
 
 _cache: OrderedDict[tuple, Compiled] = OrderedDict()
@@ -80,13 +81,6 @@ def seed_key(seed: int) -> jax.Array:
     if 0 <= seed < 2**31 and jax.config.jax_default_prng_impl == "threefry2x32":
         return jax.random.wrap_key_data(np.array([0, seed], np.uint32))
     return jax.random.key(seed)
-
-
-def step_keys(base_key: jax.Array, first_step, count: int, salt) -> jax.Array:
-    """(count,) keys: row i gets fold_in(fold_in(base_key, first_step + i), salt), so a candidate's key
-    depends on its global step and not on how the steps were batched."""
-    steps = first_step + jnp.arange(count)
-    return jax.vmap(lambda step: jax.random.fold_in(jax.random.fold_in(base_key, step), salt))(steps)
 
 
 @functools.cache
@@ -126,15 +120,6 @@ def _build(space: Space, algo: Hopper, identity: str | None) -> Compiled:
         values, fingerprints = decode(population.encoded)
         return population, values, fingerprints
 
-    def inject(encoded, values, fingerprints, rows):  # queued guesses into the first rows; only they are decoded
-        row_values, row_fingerprints = decode(rows)
-
-        def put(z, r):
-            return z.at[: r.shape[0]].set(r)
-
-        return (tuple(map(put, encoded, rows)), tuple(map(put, values, row_values)),
-                put(fingerprints, row_fingerprints))
-
     def keys(base_key, first_step, rows):
         return step_keys(base_key, first_step, rows.shape[0], OBJECTIVE_SALT)
 
@@ -142,7 +127,8 @@ def _build(space: Space, algo: Hopper, identity: str | None) -> Compiled:
         propose=jit(propose),
         keys=jit(keys),
         decode=jit(decode),
-        inject=jit(inject),
         tell=jit(algo.tell, "tell"),
         tell_sequential=jit(functools.partial(algo.tell, sequential=True), "tell_sequential"),
+        generation=jit(generations.generation_step(space, algo, decode), "generation"),
+        summarize=jit(summaries, "summarize"),
     )

@@ -1,15 +1,22 @@
 """History: every evaluated candidate with its value, outcome, phase, temperature and time.
 
-Memory policy: an array value with more than `max_array_size` elements (default 10 000) is not kept; the
-history holds an `ArraySummary` in its place (shape, dtype, mean, std, min, max: six numbers, computed in
-the array's own precision). The best candidate is always kept in full by `Search.best`. This bounds the
-history of a neuroevolution run with 1e6-element parameters to a few numbers per candidate.
+Storage is columnar: one numpy column per field (f, status, type, temperature, step, finish time,
+duration) and the candidates in segments, so a JAX-mode generation of P rows is one append of arrays, and
+candidate dicts are built only when read (`records`, `candidates`, `h[i]`, `h["key"]` read as before).
+
+Memory policy:
+- an array value with more than `max_array_size` elements (default 10 000) is never kept: the history
+  holds an `ArraySummary` in its place (shape, dtype, mean, std, min, max);
+- full array values are kept up to `max_bytes` in all (default 256 MiB); beyond it every array is
+  summarised. Scalars, strings and other objects are always kept.
+The best candidate is always kept in full by `Search.best`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,9 +24,13 @@ import numpy as np
 from .callbacks import CandidateType, ParamInfo
 
 OK, FAILED, PRUNED = "ok", "failed", "pruned"
+STATUSES = (OK, FAILED, PRUNED)
+STATUS_CODE = {status: code for code, status in enumerate(STATUSES)}
 PHASES = {CandidateType.INIT: "init", CandidateType.MANUALLY_ADDED: "manual",
           CandidateType.RANDOM_SEEDING: "random", CandidateType.LOCAL_SAMPLING: "local"}
 MISSING_PANDAS = 'History.to_pandas needs pandas: pip install "hopper_jax[plots]"'
+#: Default byte budget of the full array values a history keeps.
+MAX_BYTES = 256 * 2**20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +66,101 @@ def summarize_arrays(node: Any, max_array_size: int) -> Any:
     return node
 
 
+def array_bytes(node: Any) -> int:
+    """Bytes of the numpy arrays inside `node` (dicts and lists walked)."""
+    if isinstance(node, dict):
+        return sum(array_bytes(v) for v in node.values())
+    if isinstance(node, list):
+        return sum(array_bytes(v) for v in node)
+    return node.nbytes if isinstance(node, np.ndarray) else 0
+
+
+@dataclasses.dataclass
+class Generation:
+    """Candidates of a JAX-mode generation, columnar; a candidate's dict is built when read.
+
+    leaves[j] holds, for array leaf j, either the (n, ...) decoded values (`full[j]`) or (n, 4) summaries
+    (mean, std, min, max).
+    """
+
+    space: Any  # the Space (its `build` makes the dict, `leaves` give shapes and types)
+    leaves: list[np.ndarray]
+    full: list[bool]
+
+    def candidate(self, i: int) -> Any:
+        from ..space import declarations as d
+        from ..space.compile import python_value
+
+        space = self.space
+
+        def leaf_value(j: int) -> Any:
+            leaf = space.leaves[space.array_leaves[j]]
+            if self.full[j]:
+                return python_value(leaf.param, self.leaves[j][i])
+            mean, std, low, high = (float(x) for x in self.leaves[j][i])
+            dtype = "int64" if isinstance(leaf.param, d.IntParameter) else "float32"
+            return ArraySummary(tuple(leaf.encoding.shape), dtype, mean, std, low, high)
+
+        return space.build(leaf_value)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the full array values held (scalar leaves are not counted against the budget)."""
+        return sum(leaf.nbytes for leaf, full in zip(self.leaves, self.full) if full and leaf[:1].size > 1)
+
+
+class _Column:
+    """A growable 1-D numpy array."""
+
+    def __init__(self, dtype: Any):
+        self._data, self.size = np.empty(64, dtype), 0
+
+    def extend(self, values: Any) -> None:
+        values = np.atleast_1d(np.asarray(values, self._data.dtype))
+        end = self.size + values.shape[0]
+        if end > self._data.shape[0]:
+            grown = np.empty(max(end, 2 * self._data.shape[0]), self._data.dtype)
+            grown[: self.size] = self._data[: self.size]
+            self._data = grown
+        self._data[self.size:end] = values
+        self.size = end
+
+    def append(self, value: Any) -> None:
+        if self.size == self._data.shape[0]:
+            self.extend(value)
+        else:
+            self._data[self.size] = value
+            self.size += 1
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._data[: self.size]
+
+
+class _LazyList(Sequence):
+    """A read-only sequence whose items are made on access (slices give lists)."""
+
+    def __init__(self, length: int, item: Callable[[int], Any]):
+        self._length, self._item = length, item
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self._item(i) for i in range(*index.indices(self._length))]
+        if index < 0:
+            index += self._length
+        if not 0 <= index < self._length:
+            raise IndexError("history index out of range")
+        return self._item(index)
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return repr(list(self))
+
 
 class History:
     """Log of all evaluations of a `Search`, across its runs.
@@ -65,17 +171,37 @@ class History:
     time since the history began), duration (seconds the evaluation took, when known) and error.
     """
 
-    def __init__(self, direction: str = "max", max_array_size: int = 10_000):
+    def __init__(self, direction: str = "max", max_array_size: int = 10_000, max_bytes: int = MAX_BYTES):
         self.direction = direction
-        self.max_array_size = max_array_size
+        self.max_array_size, self.max_bytes = max_array_size, max_bytes
         self.start_time = time.time()
-        self.candidates: list[Any] = []
-        self.fs: list[float] = []
-        self.best_fs: list[float] = []
-        self.types: list[CandidateType] = []
-        self.temperatures: list[float | None] = []
-        self.finished_at: list[float] = []
-        self.records: list[dict] = []
+        self.bytes_kept = 0  # bytes of the full array values held
+        self._f, self._status, self._type = _Column(np.float64), _Column(np.int8), _Column(np.int8)
+        self._temperature, self._step = _Column(np.float64), _Column(np.int64)
+        self._finished, self._duration = _Column(np.float64), _Column(np.float64)
+        self._segments: list[tuple[int, Any]] = []  # (first record, list of candidates or Generation)
+        self._errors: dict[int, str] = {}
+        self._ok = 0
+        self._views: dict[str, Any] = {}  # cached views, valid for `_views_at` records
+        self._views_at = -1
+
+    # ---- appending ------------------------------------------------------------------------------------
+    def keeps_arrays(self, nbytes: int) -> bool:
+        """True when `nbytes` more bytes of full array values fit in the budget."""
+        return self.bytes_kept + nbytes <= self.max_bytes
+
+    def leaf_forms(self, sizes: list[int], rows: int) -> list[bool]:
+        """Per array leaf of `sizes` elements, for `rows` more rows: keep full values (True) or summaries.
+
+        Scalars are always kept; a leaf over `max_array_size` never is; others while the budget lasts.
+        """
+        budget, full = self.max_bytes - self.bytes_kept, []
+        for size in sizes:
+            nbytes = rows * size * 4  # decoded values are 32-bit
+            keep = size == 1 or (size <= self.max_array_size and nbytes <= budget)
+            budget -= nbytes if keep and size > 1 else 0
+            full.append(keep)
+        return full
 
     def append(self, candidate: Any, f: float | None, info: ParamInfo, status: str = OK, slim: bool = True,
                duration: float | None = None) -> None:
@@ -85,25 +211,115 @@ class History:
         """
         if slim:
             candidate = summarize_arrays(candidate, self.max_array_size)
+            nbytes = array_bytes(candidate)
+            if nbytes and not self.keeps_arrays(nbytes):
+                candidate, nbytes = summarize_arrays(candidate, -1), 0
+            self.bytes_kept += nbytes
         finished_at = info.finished_at or time.time()
         if duration is None:
             duration = max(finished_at - info.sampled_at, 0.0) if info.sampled_at else None
-        finished = finished_at - self.start_time
-        self.records.append({"candidate": candidate, "f": f, "status": status, "type": info.type,
-                             "phase": PHASES[info.type], "temperature": info.temperature, "step": info.step,
-                             "seconds": finished, "duration": duration, "error": info.error})
-        if status != OK:
-            return
-        better = max if self.direction == "max" else min
-        self.best_fs.append(f if not self.best_fs else better(self.best_fs[-1], f))
-        self.candidates.append(candidate)
-        self.fs.append(f)
-        self.types.append(info.type)
-        self.temperatures.append(info.temperature)
-        self.finished_at.append(finished)
+        index = self._f.size
+        if not self._segments or not isinstance(self._segments[-1][1], list):
+            self._segments.append((index, []))
+        self._segments[-1][1].append(candidate)
+        self._f.append(f if status == OK else np.nan)
+        self._status.append(STATUS_CODE[status])
+        self._type.append(int(info.type))
+        self._temperature.append(np.nan if info.temperature is None else info.temperature)
+        self._step.append(info.step)
+        self._finished.append(finished_at - self.start_time)
+        self._duration.append(np.nan if duration is None else duration)
+        if info.error is not None:
+            self._errors[index] = info.error
+        self._ok += status == OK
+
+    def append_generation(self, generation: Generation, f: np.ndarray, status: np.ndarray, types: np.ndarray,
+                          temperature: np.ndarray, steps: np.ndarray, finished_at: float, duration: float,
+                          errors: dict[int, str] | None = None) -> None:
+        """Log the rows of a JAX-mode generation at once (columns of equal length n; `status` as codes)."""
+        index = self._f.size
+        self._segments.append((index, generation))
+        self.bytes_kept += generation.nbytes
+        self._f.extend(np.where(status == STATUS_CODE[OK], f, np.nan))
+        self._status.extend(status)
+        self._type.extend(types)
+        self._temperature.extend(temperature)
+        self._step.extend(steps)
+        self._finished.extend(np.full(len(f), finished_at - self.start_time))
+        self._duration.extend(np.full(len(f), duration))
+        for row, error in (errors or {}).items():
+            self._errors[index + row] = error
+        self._ok += int(np.count_nonzero(status == STATUS_CODE[OK]))
+
+    # ---- reading --------------------------------------------------------------------------------------
+    def _candidate(self, index: int) -> Any:
+        """The candidate of record `index`."""
+        lo, hi = 0, len(self._segments) - 1
+        while lo < hi:  # the last segment starting at or before index
+            middle = (lo + hi + 1) // 2
+            if self._segments[middle][0] <= index:
+                lo = middle
+            else:
+                hi = middle - 1
+        start, segment = self._segments[lo]
+        return segment[index - start] if isinstance(segment, list) else segment.candidate(index - start)
+
+    def _record(self, index: int) -> dict:
+        kind = CandidateType(int(self._type.values[index]))
+        temperature, duration = self._temperature.values[index], self._duration.values[index]
+        status = STATUSES[self._status.values[index]]
+        return {"candidate": self._candidate(index), "f": float(self._f.values[index]) if status == OK else None,
+                "status": status, "type": kind, "phase": PHASES[kind],
+                "temperature": None if np.isnan(temperature) else float(temperature),
+                "step": int(self._step.values[index]), "seconds": float(self._finished.values[index]),
+                "duration": None if np.isnan(duration) else float(duration), "error": self._errors.get(index)}
+
+    def _view(self, name: str, make: Callable[[], Any]) -> Any:
+        if self._views_at != self._f.size:
+            self._views, self._views_at = {}, self._f.size
+        if name not in self._views:
+            self._views[name] = make()
+        return self._views[name]
+
+    @property
+    def _ok_rows(self) -> np.ndarray:
+        return self._view("ok_rows", lambda: np.flatnonzero(self._status.values == STATUS_CODE[OK]))
+
+    @property
+    def records(self) -> Sequence[dict]:
+        return _LazyList(self._f.size, self._record)
+
+    @property
+    def candidates(self) -> Sequence[Any]:
+        rows = self._ok_rows
+        return _LazyList(len(rows), lambda i: self._candidate(int(rows[i])))
+
+    @property
+    def fs(self) -> list[float]:
+        return list(self._view("fs", lambda: self._f.values[self._ok_rows].tolist()))
+
+    @property
+    def best_fs(self) -> list[float]:
+        def running() -> list[float]:
+            fs = self._f.values[self._ok_rows]
+            return (np.maximum if self.direction == "max" else np.minimum).accumulate(fs).tolist() if len(fs) else []
+
+        return list(self._view("best_fs", running))
+
+    @property
+    def types(self) -> list[CandidateType]:
+        return [CandidateType(int(t)) for t in self._type.values[self._ok_rows]]
+
+    @property
+    def temperatures(self) -> list[float | None]:
+        return [None if np.isnan(t) else float(t) for t in self._temperature.values[self._ok_rows]]
+
+    @property
+    def finished_at(self) -> list[float]:
+        return self._finished.values[self._ok_rows].tolist()
 
     def __len__(self) -> int:
-        return len(self.fs)
+        return self._ok
 
     def __getitem__(self, key: int | str) -> Any:
         if isinstance(key, str):
@@ -112,13 +328,14 @@ class History:
 
     def marginal(self, key: str) -> list[Any]:
         """Values of top-level parameter `key` over the successful evaluations."""
-        if self.candidates and not (isinstance(self.candidates[0], dict) and key in self.candidates[0]):
+        candidates = self.candidates
+        if len(candidates) and not (isinstance(candidates[0], dict) and key in candidates[0]):
             raise ValueError(f"Could not find key {key!r} in the logged candidates")
-        return [candidate[key] for candidate in self.candidates]
+        return [candidate[key] for candidate in candidates]
 
     @property
     def best_f(self) -> float:
-        if not self.best_fs:
+        if not self._ok:
             raise IndexError("The history is empty: no successful evaluation yet")
         return self.best_fs[-1]
 
@@ -128,7 +345,7 @@ class History:
 
     @property
     def seconds(self) -> list[float]:
-        return list(self.finished_at)
+        return self.finished_at
 
     @property
     def minutes(self) -> list[float]:
@@ -143,35 +360,38 @@ class History:
         """'random' (phase 1), 'local' (phase 2) or 'manual'/'init' per successful evaluation."""
         return [PHASES[t] for t in self.types]
 
+    def _with_status(self, status: str) -> list[dict]:
+        return [self._record(int(i)) for i in np.flatnonzero(self._status.values == STATUS_CODE[status])]
+
     @property
     def pruned(self) -> list[dict]:
         """The records of pruned evaluations."""
-        return [record for record in self.records if record["status"] == PRUNED]
+        return self._with_status(PRUNED)
 
     @property
     def failed(self) -> list[dict]:
         """The records of failed evaluations (NaN, unusable values, exceptions, crashed workers)."""
-        return [record for record in self.records if record["status"] == FAILED]
+        return self._with_status(FAILED)
 
     def count(self, status: str) -> int:
-        return sum(record["status"] == status for record in self.records)
+        return int(np.count_nonzero(self._status.values == STATUS_CODE[status]))
 
     def statistics(self) -> dict[str, dict[str, Any]]:
         """Per phase ('init', 'manual', 'random', 'local', those seen) and 'total': counts of ok, failed and
         pruned evaluations, best f (None without a success) and mean duration in seconds (None if unknown)."""
-        groups: dict[str, list[dict]] = {}
-        for record in self.records:
-            groups.setdefault(record["phase"], []).append(record)
-        order = [name for name in PHASES.values() if name in groups]
-        return {name: self._statistics(groups[name]) for name in order} | {"total": self._statistics(self.records)}
+        types = self._type.values
+        out = {PHASES[kind]: self._statistics(types == int(kind)) for kind in PHASES if np.any(types == int(kind))}
+        return out | {"total": self._statistics(np.ones(types.shape, bool))}
 
-    def _statistics(self, records: list[dict]) -> dict[str, Any]:
-        fs = [record["f"] for record in records if record["status"] == OK]
-        durations = [record["duration"] for record in records if record["duration"] is not None]
-        better = max if self.direction == "max" else min
-        return {OK: len(fs), FAILED: sum(r["status"] == FAILED for r in records),
-                PRUNED: sum(r["status"] == PRUNED for r in records), "best_f": better(fs) if fs else None,
-                "mean_seconds": float(np.mean(durations)) if durations else None}
+    def _statistics(self, rows: np.ndarray) -> dict[str, Any]:
+        status, durations = self._status.values[rows], self._duration.values[rows]
+        fs = self._f.values[rows][status == STATUS_CODE[OK]]
+        durations = durations[~np.isnan(durations)]
+        best = (np.max if self.direction == "max" else np.min)(fs) if len(fs) else None
+        return {OK: len(fs), FAILED: int(np.count_nonzero(status == STATUS_CODE[FAILED])),
+                PRUNED: int(np.count_nonzero(status == STATUS_CODE[PRUNED])),
+                "best_f": None if best is None else float(best),
+                "mean_seconds": float(np.mean(durations)) if len(durations) else None}
 
     def to_pandas(self) -> Any:
         """Every record as a row of a `pandas.DataFrame`: step, phase, status, f, best_f (best so far among
@@ -198,8 +418,8 @@ class History:
         return pd.DataFrame(rows, columns=None if rows else columns)
 
     def clear(self) -> None:
-        self.__init__(self.direction, self.max_array_size)
+        self.__init__(self.direction, self.max_array_size, self.max_bytes)
 
     def __repr__(self) -> str:
-        best = f"{self.best_f:0.3g}" if self.best_fs else "None"
+        best = f"{self.best_f:0.3g}" if self._ok else "None"
         return f"hopper_jax.History(len={len(self)}, best={best})"

@@ -1,40 +1,41 @@
-"""`Search`: the stateful shell. It owns the best, the history, the guess queue and the duplicate cache."""
+"""`Search`: the stateful shell. It owns a `SearchState` (best, seed, queue, caches) and the history."""
 
 from __future__ import annotations
 
 import os
 import secrets
-import signal
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
 
-from ..core.algorithm import Population, hopper, where_rows
 from ..evaluators import MODES, BatchedEvaluator, PythonEvaluator
 from ..pruners import check_pruner
-from ..space.compile import Space, python_value
+from ..space.compile import Space
+from . import checkpointing
+from .booking import Booking
 from .budget import Budget, parse_direction
-from .candidates import Encoded, encode_candidate, host_parameters, merge_dicts, merge_guess
-from .checkpointing import attach, load_search, open_store, save_search
-from .compiled import Compiled, compiled, seed_key
+from .callbacks import CallbackList
+from .candidates import encode_candidate, merge_dicts, merge_guess
+from .driver import Driver
+from .engine import Engine
 from .history import History
-from .run import Run
+from .jax_source import JaxSource
+from .python_source import PythonSource
+from .state import Best, SearchState
 
 BACKENDS = ("auto", "multiprocessing", "ray")
 
 
-def make_pool(objective, kwargs, n_jobs, backend: str, address: str | None, quiet: bool):
+def make_pool(objective, kwargs, n_jobs, backend: str, address: str | None, quiet: bool, pruner: Any):
     """The worker pool for `n_jobs` on `backend` (imported lazily: most runs need none)."""
     if backend == "ray":
         from ..evaluators.ray_pool import RayPool
 
-        return RayPool(objective, kwargs or {}, n_jobs, address=address, quiet=quiet)
+        return RayPool(objective, kwargs or {}, n_jobs, address=address, quiet=quiet, pruner=pruner)
     from ..evaluators.pool import ProcessPool
 
-    return ProcessPool(objective, kwargs or {}, n_jobs, quiet=quiet)
+    return ProcessPool(objective, kwargs or {}, n_jobs, quiet=quiet, pruner=pruner)
 
 
 class Search:
@@ -49,49 +50,38 @@ class Search:
     def __init__(self, *templates: dict, **parameters: Any):
         self._template = merge_dicts(*templates, parameters)
         self._history = History()
-        self._direction: str | None = None
-        self._queue: list[Encoded] = []
-        self._cache: dict[int, float | None] = {}
-        self._steps_done = 0  # candidates drawn over all runs; with the seed, it fixes every PRNG key
-        self.seed: int | None = None
-        self._key: jax.Array | None = None  # PRNG key of the seed; set by run (or the first draw)
-        self._draws = 0  # sample_solution / mutate_from_best calls, each with its own key
-        self._compile()
+        self._driver: Driver | None = None
+        self._compile(SearchState(None, Best()))
 
-    # ---- space and best ----------------------------------------------------------------------------
-    def _compile(self) -> None:
+    def _compile(self, state: SearchState) -> None:
+        """Compile the template into a space and an engine over `state` (whose core state is reset)."""
         self._space = Space(self._template)
-        self._schedule = (1.0, 0.2)
-        self._algo = hopper(self._space)
-        self._state = self._algo.init()
-        self._best_encoded = Encoded(tuple(self._state.best), self._space.initial_objects())
-        # The best's user dict and decoded arrays; None until set or first read (then decoded from the state's
-        # best), so that a search which never reads its initial values never compiles a decode for them.
-        self._best: Any = None
-        self._best_values: tuple | None = None
-        self._best_f: float | None = None
+        schedule = self.engine.schedule if hasattr(self, "engine") else (1.0, 0.2)
+        self.engine = Engine(self._space, state, schedule)
+        state.core = self.engine.algo.init()
+        state.best = Best(objects=self._space.initial_objects())
+        state.score = np.float32(-np.inf)
+        state.table = None
 
-    def _set_best(self, candidate: Any, f: float, encoded: Encoded, values: tuple | None = None) -> None:
-        """A new best; `values` None: its arrays are decoded from the state's best when read (after tell)."""
-        self._best, self._best_f, self._best_values = candidate, f, values
-        self._best_encoded = Encoded((), dict(encoded.objects))
-
-    def _decoded_best(self) -> tuple:
-        """The best's decoded array values (numpy), decoding the state's best on first need."""
-        if self._best_values is None:
-            self._best_values = self._decode_row(self._state.best)[0]
-        return self._best_values
+    # ---- what the search knows ------------------------------------------------------------------------
+    @property
+    def state(self) -> SearchState:
+        """The search state: what a checkpoint saves (see `hopper_jax.search.state`)."""
+        return self.engine.state
 
     @property
     def best(self) -> Any:
         """The best candidate found (before any run: the initial values)."""
-        if self._best is None:
-            self._best = self._space.to_python(self._decoded_best(), self._best_encoded.objects)
-        return self._best
+        return self.engine.best_candidate()
 
     @property
     def best_f(self) -> float | None:
-        return self._best_f
+        return self.state.best.f
+
+    @property
+    def seed(self) -> int | None:
+        """The PRNG seed of the last run (drawn when `run` was given none)."""
+        return self.state.seed
 
     @property
     def history(self) -> History:
@@ -99,7 +89,7 @@ class Search:
 
     @property
     def manual_queue_count(self) -> int:
-        return len(self._queue)
+        return len(self.state.queue)
 
     @property
     def free_param_count(self) -> int:
@@ -115,33 +105,32 @@ class Search:
         Before any evaluation the best takes the new entry's initial value; afterwards the best keeps its
         old value until a better candidate is found, and phase 2 goes on from it.
         """
-        best, best_f, state = self.best, self._best_f, self._state
+        state = self.state
+        best, old = self.best, (state.best.f, state.score, state.core)
         self._template = {**self._template, key: value}
-        self._compile()
-        self._cache.clear()
-        if best_f is None:
+        self._compile(state)
+        state.seen.clear()
+        if old[0] is None:
             return
         try:
-            moved = encode_candidate(self._space, {**best, key: self.best[key]}, self._encoded_start())
-            self._state = self._state._replace(best=tuple(jnp.asarray(z) for z in moved.encoded),
-                                               best_score=state.best_score, log_step=state.log_step)
-            self._best_encoded = Encoded((), moved.objects)
+            moved = encode_candidate(self._space, {**best, key: self.best[key]}, self.engine.encoded_best())
         except (ValueError, KeyError, TypeError):
-            pass  # the old best does not fit the new space: phase 2 restarts from the initial values
-        self._best, self._best_f = best, best_f
+            moved = None  # the old best does not fit the new space: phase 2 restarts from the initial values
+        if moved is not None:
+            state.core = state.core._replace(best=tuple(np.asarray(z) for z in moved.encoded), best_score=old[2].best_score,
+                                             log_step=old[2].log_step)
+            state.score = old[1]
+        state.best = Best(old[0], best, {} if moved is None else moved.objects)
 
     # ---- manual guesses ------------------------------------------------------------------------------
     def enqueue(self, candidate: dict) -> None:
         """Queue a (partial) guess, merged now with the current best; evaluated first in the next run."""
         merged = merge_guess(candidate, self.best, self._template)
-        self._queue.append(encode_candidate(self._space, merged, self._encoded_start()))
+        self.state.queue.append(encode_candidate(self._space, merged, self.engine.encoded_best()))
 
     def __iadd__(self, candidate: dict) -> Search:
         self.enqueue(candidate)
         return self
-
-    def _encoded_start(self) -> Encoded:
-        return Encoded(tuple(np.asarray(z) for z in self._state.best), dict(self._best_encoded.objects))
 
     # ---- single draws (PyHopper's sample_solution / mutate_from_best) ---------------------------------
     def sample_solution(self) -> Any:
@@ -155,97 +144,17 @@ class Search:
         return self._draw(explore=False, temperature=temperature)
 
     def _draw(self, explore: bool, temperature: float) -> Any:
-        if self._key is None:
-            self.seed = secrets.randbits(31) if self.seed is None else self.seed
-            self._key = seed_key(self.seed)
-        self._draws += 1
-        heat = temperature / max(self._schedule[0], 1e-9)  # progress 0 → T = start temperature · heat
-        population, values, fingerprints = self._propose(1, [0.0], heat, [explore], self._steps_done,
-                                                         retry=10**6 + self._draws)
+        engine, state = self.engine, self.state
+        if engine.key is None:
+            engine.seed(secrets.randbits(31) if state.seed is None else state.seed)
+        state.draws += 1
+        heat = temperature / max(engine.schedule[0], 1e-9)  # progress 0 → T = start temperature · heat
+        population, values, fingerprints = engine.propose(1, [0.0], heat, [explore], retry=10**6 + state.draws)
         host = jax.device_get((values, fingerprints, population.local, population.temperature, population.actions))
         if self._space.host_driven:
-            _, encoded, row_values, _ = self._host_driven_row(population, host, 0)
+            _, encoded, row_values, _ = engine.host_driven_row(population, host, 0)
             return self._space.to_python(row_values, encoded.objects)
         return self._space.to_python(tuple(v[0] for v in host[0]), {})
-
-    # ---- jitted pieces (shared by searches over equal spaces: see compiled.py) ------------------------
-    def _compiled(self) -> Compiled:
-        return compiled(self._space, self._algo, self._schedule)
-
-    def _objective_keys(self, first_step: int, size: int) -> jax.Array:
-        """(size,) PRNG keys for a key-taking JAX objective: one per step, apart from the proposal keys."""
-        return self._compiled().keys(self._key, first_step, np.zeros(size, np.float32))
-
-    def _propose(self, size, progress, heat, explore, first_step, retry=0, sequential=False):
-        """(population, values, fingerprints) on the device; host inputs go in as numpy, unconverted."""
-        return self._compiled().propose(
-            self._key, first_step, retry, self._state, np.asarray(progress, np.float32),
-            np.broadcast_to(np.asarray(heat, np.float32), (size,)), np.asarray(explore, bool), np.bool_(sequential))
-
-    def _decode_row(self, encoded: tuple) -> tuple[tuple, np.ndarray]:
-        """One candidate's encoded leaves → (decoded values, (2,) fingerprint), on the host."""
-        if not encoded:
-            return (), np.zeros(2, np.uint32)
-        values, fingerprints = jax.device_get(self._compiled().decode(tuple(np.asarray(z)[None] for z in encoded)))
-        return tuple(v[0] for v in values), fingerprints[0]
-
-    def _row_population(self, encoded: tuple[np.ndarray, ...]) -> Population:
-        """A one-row host population (a guess, or a candidate with Python-side parameters applied)."""
-        return Population(tuple(np.asarray(z)[None] for z in encoded), np.zeros(1, bool),
-                          np.zeros((1, self._space.size), np.int8), np.zeros(1, np.float32))
-
-    def _proposed_block(self, size: int, progress, heat: float, explore):
-        """`size` speculative candidates for the next steps; each row assumes every local row before it failed.
-
-        Returns the device population and host (values, fingerprints, local, temperature, actions).
-        """
-        heat = np.where(np.arange(size) == 0, heat, 1.0)  # the heat of a duplicate lasts one evaluation
-        population, values, fingerprints = self._propose(size, progress, heat, explore, self._steps_done,
-                                                         sequential=True)
-        host = jax.device_get((values, fingerprints, population.local, population.temperature, population.actions))
-        return population, host
-
-    def _host_driven_row(self, population: Population, host, i: int):
-        """Row i with Python-side parameters applied: (one-row population, Encoded, values, fingerprint)."""
-        _, _, local, temperature, actions = host
-        best_values = {leaf: python_value(self._space.leaves[leaf].param, v)
-                       for leaf, v in zip(self._space.array_leaves, self._decoded_best())}
-        objects, hooked = host_parameters(self._space, actions[i], float(temperature[i]), self._best_encoded,
-                                          best_values)
-        z = [np.asarray(a[i]) for a in population.encoded]
-        for index, value in hooked.items():
-            z[self._space.array_leaves.index(index)] = self._space.project_leaf(index, value)
-        row = self._row_population(tuple(z))._replace(local=np.asarray([local[i]]), actions=actions[i][None])
-        return row, Encoded((), objects), *self._decode_row(tuple(z))
-
-    def _queued_row(self, encoded: Encoded):
-        """A queued guess: (population of 1, Encoded, values, fingerprint)."""
-        return self._row_population(encoded.encoded), encoded, *self._decode_row(encoded.encoded)
-
-    def _tell_population(self, population: Population, scores: np.ndarray, sequential: bool = False) -> None:
-        tell = self._compiled().tell_sequential if sequential else self._compiled().tell
-        self._state = tell(self._state, population, np.asarray(scores, np.float32))
-
-    def _inject_queue(self, population: Population, values, fingerprints):
-        """Put queued guesses (the initial guess first) into the first rows of a JAX-mode population."""
-        size = population.local.shape[0]
-        queued, self._queue = self._queue[:size], self._queue[size:]
-        self._injected, self._injected_initial = len(queued), bool(queued) and queued[0] is self._initial_guess
-        if not queued:
-            return population, values, fingerprints
-        rows = tuple(np.stack([q.encoded[j] for q in queued]) for j in range(len(population.encoded)))
-        encoded, values, fingerprints = self._compiled().inject(population.encoded, values, fingerprints, rows)
-        local = np.asarray(population.local).copy()
-        local[: len(queued)] = False
-        return population._replace(encoded=encoded, local=local), values, fingerprints
-
-    @staticmethod
-    def _replace_rows(rows: list[int], current, hot):
-        """`current` with rows `rows` taken from `hot` (pytrees of (P, ...) arrays), by a (P,) mask: one
-        compiled program per population shape, however many rows are replaced."""
-        mask = np.zeros(jax.tree.leaves(current)[0].shape[0], bool)
-        mask[rows] = True
-        return _take_rows(mask, current, hot)
 
     # ---- run ---------------------------------------------------------------------------------------
     def run(self, objective, direction: str = "maximize", runtime: float | str | None = None,
@@ -280,14 +189,73 @@ class Search:
           devices: JAX modes: the devices a population is split over (None: jax.local_devices(); in a
             multi-host run pass jax.devices(), see docs/multi_host.md).
           chunk_size: JAX modes: evaluate this many rows at a time (for populations too large for memory).
-          checkpoint_path: a directory. Every evaluation is appended to its journal as it finishes (safe
-            from a kill at once, fsync'd to disk within a second) and the state
-            is snapshotted with Orbax every `checkpoint_interval` seconds and at the end. If it holds a
+          keep_history: False: this run adds nothing to `search.history` (memory stays flat).
+          checkpoint_path: a directory. Every evaluation (a JAX generation: one compact record) is appended to
+            its journal as it finishes (safe from a kill at once, fsync'd to disk within a second) and the
+            state is snapshotted with Orbax every `checkpoint_interval` seconds and at the end. If it holds a
             checkpoint, the run resumes from it and uses up what is left of its budget (a finished run
             has nothing left: `run` returns its best; give a larger budget to go on), with the saved
             seed; `overwrite_checkpoint=True` starts afresh.
         """
         pruner = check_pruner(pruner)
+        self._check_run_arguments(pruner, mp_backend, n_jobs, mode, devices, chunk_size)
+        state = self.state
+        direction = parse_direction(direction)
+        if state.direction is not None and state.best.f is not None and direction != state.direction:
+            raise ValueError(f"This search already maximises/minimises ('{state.direction}'); a later run cannot "
+                             f"switch to '{direction}'. Create a new Search.")
+        state.direction = self._history.direction = direction
+        if pruner is not None:
+            pruner.direction = direction
+        size = 1 if mode == "python" else int(population_size)
+        if size < 1:
+            raise ValueError(f"population_size must be >= 1, got {population_size!r}")
+        if generations is not None:
+            if mode == "python" or steps is not None:
+                raise ValueError("generations= is a JAX-mode budget and replaces steps=; give one of them.")
+            steps = int(generations) * size
+        budget = Budget(steps, runtime, endless_mode, seeding_steps, seeding_runtime, seeding_ratio)
+        self.engine.seed(secrets.randbits(31) if seed is None else int(seed))
+        store, resuming = None, False
+        if checkpoint_path is not None:
+            store, resuming = checkpointing.open_store(self, checkpoint_path, overwrite_checkpoint, mode, size, seed)
+        budget.seed = state.seed
+        self.engine.reschedule((float(start_temperature), float(end_temperature)))
+        if state.best.f is None and not state.queue and not len(self._history.records):
+            state.initial = self.engine.encoded_best()
+            state.queue.insert(0, state.initial)
+        booking = Booking(self, state, self._history, CallbackList(callbacks), ignore_nans=ignore_nans,
+                          keep_history=keep_history, use_cache=enable_rejection_cache, pruner=pruner,
+                          journal=store is not None)
+        replay, pending = (checkpointing.resume(self.engine, self._history, store, booking, budget) if resuming
+                           else (None, []))
+        booking.elapsed = lambda: budget.elapsed
+        if mode == "python":
+            if n_jobs != 1 or mp_backend == "ray":
+                evaluator = make_pool(objective, kwargs, n_jobs, mp_backend, ray_address, quiet, pruner)
+            else:
+                evaluator = PythonEvaluator(objective, kwargs, pruner=pruner)
+            source = PythonSource(self.engine, booking, budget, evaluator.capacity, enable_rejection_cache, replay)
+        else:
+            evaluator = BatchedEvaluator(objective, self._space, mode, kwargs, devices=devices, chunk_size=chunk_size)
+            result = evaluator.check(self.engine.value_shapes(size))
+            source = JaxSource(self.engine, booking, budget, size, evaluator, result.dtype, replay)
+        driver = Driver(self, source, evaluator, booking, budget, quiet=quiet, store=store,
+                        checkpoint_interval=checkpoint_interval, generational=mode != "python")
+        if pending:
+            driver.pending = source.resumed_jobs(pending)
+        if store is not None and not resuming:
+            checkpointing.start_journal(self, store)
+            driver.snapshot_now()
+        self._driver = driver
+        try:
+            driver.run()
+        finally:
+            self._driver = None
+        return self.best
+
+    @staticmethod
+    def _check_run_arguments(pruner, mp_backend, n_jobs, mode, devices, chunk_size) -> None:
         if pruner is not None and mode != "python":
             raise ValueError("pruner= needs a Python objective (mode='python') that reports estimates with "
                              "hj.should_prune(x) or by yielding them; a JAX objective reports none.")
@@ -302,97 +270,21 @@ class Search:
         if mode == "python" and (devices is not None or chunk_size is not None):
             raise ValueError("devices= and chunk_size= place a JAX objective's population on devices; they need "
                              "mode='jax' or mode='jax-batched' (for Python objectives use n_jobs=).")
-        direction = parse_direction(direction)
-        if self._direction is not None and self._best_f is not None and direction != self._direction:
-            raise ValueError(f"This search already maximises/minimises ('{self._direction}'); a later run cannot "
-                             f"switch to '{direction}'. Create a new Search.")
-        self._direction = self._history.direction = direction
-        if pruner is not None:
-            pruner.direction = direction
-        size = 1 if mode == "python" else int(population_size)
-        if size < 1:
-            raise ValueError(f"population_size must be >= 1, got {population_size!r}")
-        if generations is not None:
-            if mode == "python" or steps is not None:
-                raise ValueError("generations= is a JAX-mode budget and replaces steps=; give one of them.")
-            steps = int(generations) * size
-        budget = Budget(steps, runtime, endless_mode, seeding_steps, seeding_runtime, seeding_ratio)
-        self.seed = secrets.randbits(31) if seed is None else int(seed)
-        store, resuming = None, False
-        if checkpoint_path is not None:
-            store, resuming = open_store(self, checkpoint_path, overwrite_checkpoint, mode, size, seed)
-        budget.seed = self.seed
-        self._key = seed_key(self.seed)
-        schedule = (float(start_temperature), float(end_temperature))
-        if schedule != self._schedule:
-            self._algo = hopper(self._space, start_temperature=schedule[0], end_temperature=schedule[1])
-            self._schedule = schedule
-        self._initial_guess = None
-        if self._best_f is None and not self._queue and not len(self._history.records):
-            self._initial_guess = self._encoded_start()
-            self._queue.insert(0, self._initial_guess)
-        run = Run(self, budget, callbacks, quiet, ignore_nans, enable_rejection_cache, keep_history)
-        run.pruner = pruner
-        self._active_run = run
-        if store is not None:
-            attach(self, run, store, checkpoint_interval, resuming)
-        pool = None
-        if mode == "python" and (n_jobs != 1 or mp_backend == "ray"):
-            pool = make_pool(objective, kwargs, n_jobs, mp_backend, ray_address, quiet)
-            evaluate = pool
-        elif mode == "python":
-            evaluate = PythonEvaluator(objective, kwargs, pruner=pruner)
-        else:
-            evaluate = BatchedEvaluator(objective, self._space, mode, kwargs, devices=devices, chunk_size=chunk_size)
-            population, values, _ = self._propose(size, budget.progress(size), 1.0, budget.explore(size),
-                                                  self._steps_done)
-            evaluate.check(values)
-            run.objective_keys = self._objective_keys if evaluate.takes_key else None
-        previous_handler = run.install_interrupt_handler()
-        if not quiet:
-            print(f"Search is scheduled for {budget.describe()}")
-            run.progress = tqdm(total=budget.steps, desc="Best f: -", unit="eval", leave=True)
-        run.callbacks.on_search_start(self)
-        try:
-            if pool is not None:
-                with pool:
-                    run.parallel(pool)
-            else:
-                run.sequential(evaluate) if mode == "python" else run.generational(evaluate, size)
-            if store is not None:
-                run.finish()
-        finally:
-            if store is not None:
-                run.flush_journal()
-                store.close()
-            if previous_handler is not None:
-                signal.signal(signal.SIGINT, previous_handler)
-            if run.progress is not None:
-                run.progress.close()
-            run.callbacks.on_search_end()  # also after an error, so loggers close their files and runs
-        if not quiet:
-            print(run.summary())
-        return self.best
 
     def stop(self) -> None:
         """Ask a running search to stop, e.g. from a callback once a target is reached: nothing new is drawn,
         candidates being evaluated finish, and `run` returns the best as usual (like a first Ctrl+C)."""
-        run = getattr(self, "_active_run", None)
-        if run is not None:
-            run.stop_requested = True
+        if self._driver is not None:
+            self._driver.stop_requested = True
 
     # ---- checkpoints (see checkpointing.py) -----------------------------------------------------------
     def save(self, path: str | os.PathLike) -> str:
         """Write a checkpoint of this search (state, best, history, cache) to directory `path`; returns it."""
-        return save_search(self, path, Run(self, Budget(steps=1), None, True, False, True, True))
+        booking = Booking(self, self.state, self._history, CallbackList(None), ignore_nans=False,
+                          keep_history=True, use_cache=True)
+        return checkpointing.save_search(self, path, booking, Budget(steps=1))
 
     def load(self, path: str | os.PathLike) -> Search:
         """Restore a checkpoint written by `save` or by `run(checkpoint_path=...)` into this search."""
-        load_search(self, path, Run(self, Budget(steps=1), None, True, False, True, True))
+        checkpointing.load_search(self, path)
         return self
-
-
-@jax.jit
-def _take_rows(mask: jax.Array, current: Any, hot: Any) -> Any:
-    """Leaf by leaf, rows of `hot` where `mask` (P,) is True and rows of `current` elsewhere."""
-    return jax.tree.map(lambda a, b: where_rows(mask, b, a), current, hot)

@@ -94,6 +94,7 @@ class Space:
         self._collect(template, (), ())
         self.array_leaves = [i for i, leaf in enumerate(self.leaves) if leaf.encoding is not None]
         self._python_builder = None
+        self._positions: dict[int, int] | None = None
 
     def _collect(self, node: Any, path: Path, conditions: tuple[tuple[int, int], ...]) -> None:
         if isinstance(node, dict):
@@ -147,6 +148,27 @@ class Space:
                           None if leaf.encoding is None else (type(leaf.encoding).__qualname__,
                                                               _frozen(vars(leaf.encoding))))
                          for leaf in self.leaves)
+        except TypeError:
+            return None
+
+    def constants_key(self) -> tuple | None:
+        """The template's constants (everything but parameters) with their paths, hashable; None when one
+        cannot be compared. With `signature()` it decides whether two spaces build the same JAX values."""
+        constants = []
+
+        def walk(node: Any, path: Path) -> None:
+            if isinstance(node, dict):
+                for key, value in node.items():
+                    walk(value, path + (key,))
+            elif isinstance(node, list):
+                for i, value in enumerate(node):
+                    walk(value, path + (i,))
+            elif not isinstance(node, d.Parameter):
+                constants.append((path, type(node).__name__, _frozen(node)))
+
+        try:
+            walk(self.template, ())
+            return tuple(constants)
         except TypeError:
             return None
 
@@ -248,6 +270,14 @@ class Space:
                              "sub-tree options; custom parameters and conditional choices need mode='python'.")
         by_leaf = dict(zip(self.array_leaves, values))
         return self._build(self.template, lambda index, param: by_leaf[index])
+
+    def build(self, value_of) -> Any:
+        """The user's nested structure with array leaf j's value from `value_of(j)` (j: position among the
+        array leaves; constants kept). For spaces without Python-side or conditional parameters."""
+        if self._positions is None:
+            self._positions = {leaf: j for j, leaf in enumerate(self.array_leaves)}
+        positions = self._positions
+        return self._build(self.template, lambda index, param: value_of(positions[index]))
 
     def _build(self, node: Any, leaf_value) -> Any:
         if isinstance(node, dict):

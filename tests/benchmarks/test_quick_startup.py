@@ -12,4 +12,6 @@ def test_quick_startup_benchmark():
     python_mode = [v for k, v in rows.items() if k.startswith("Python mode")]
     assert len(python_mode) == 2 and all(float(x) > 0 for row in python_mode for x in row)
     runs = [v for k, v in rows.items() if "search" in k]
-    assert len(runs) == 4 and all(float(v) > 0 for run in runs for v in run)
+    assert len(runs) == 4 and all(float(run[0]) > 0 and float(run[2]) > 0 for run in runs)  # wall, speed-up
+    assert all(float(run[1]) > 0 for run in runs[:3])  # compile seconds: a second search compiles nothing
+    assert float(runs[3][1]) == 0

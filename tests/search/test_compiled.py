@@ -26,19 +26,19 @@ def run(search: hj.Search) -> list[float]:
 
 def test_equal_spaces_share_functions_and_do_not_compile_them_again():
     first, second = hj.Search(template()), hj.Search(template())
-    assert first._compiled() is second._compiled()
+    assert first.engine.compiled() is second.engine.compiled()
     run(first)
-    functions = first._compiled()
-    sizes = [f._cache_size() for f in (functions.propose, functions.tell)]
+    functions = first.engine.compiled()
+    sizes = [functions.generation._cache_size()]
     assert min(sizes) >= 1
     run(second)
-    assert [f._cache_size() for f in (functions.propose, functions.tell)] == sizes  # nothing new compiled
+    assert [functions.generation._cache_size()] == sizes  # nothing new compiled
     assert second.history.fs == first.history.fs
 
 
 def test_different_settings_get_their_own_functions_and_sharing_changes_no_result():
     wide = hj.Search(template(ub=2.0))
-    assert wide._compiled() is not hj.Search(template())._compiled()
+    assert wide.engine.compiled() is not hj.Search(template()).engine.compiled()
     run(hj.Search(template()))  # fill the cache with the narrow space first
     shared = run(wide)
     compiled_module._cache.clear()
@@ -50,16 +50,16 @@ def test_different_settings_get_their_own_functions_and_sharing_changes_no_resul
 def test_the_cache_keeps_a_bounded_number_of_spaces():
     compiled_module._cache.clear()
     for ub in np.linspace(1.0, 2.0, compiled_module.CACHE_SIZE + 3):
-        hj.Search(template(ub=float(ub)))._compiled()
+        hj.Search(template(ub=float(ub))).engine.compiled()
     assert len(compiled_module._cache) == compiled_module.CACHE_SIZE
 
 
 def test_another_schedule_is_another_entry():
     search = hj.Search(template())
-    before = search._compiled()
+    before = search.engine.compiled()
     search.run(loss, "min", mode="jax", population_size=8, generations=2, seed=0, quiet=True,
                start_temperature=0.5, end_temperature=0.1)
-    assert search._compiled() is not before
+    assert search.engine.compiled() is not before
 
 
 def test_quick_options_keep_what_this_jaxlib_knows_and_drop_the_rest(monkeypatch):

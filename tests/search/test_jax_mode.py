@@ -112,18 +112,96 @@ def test_history_summarises_huge_arrays_but_best_keeps_them():
     assert search.best["w"].shape == (20_000,)
 
 
-def test_duplicate_rows_are_replaced_by_a_mask_compiled_once_per_shape():
-    from hopper_jax.search.search import Search, _take_rows
+def test_duplicates_are_redrawn_on_the_device_and_never_evaluated_twice():
+    search = hj.Search(n=hj.int(0, 4), act=hj.choice("relu", "tanh"))  # 10 candidates in all
+    seen_rows = []
 
-    current = ({"a": jnp.zeros((5, 2))}, jnp.zeros(5, jnp.int32))
-    hot = ({"a": jnp.ones((5, 2))}, jnp.arange(5, dtype=jnp.int32) + 10)
-    before = _take_rows._cache_size()
-    for rows in ([1, 3], [0], [0, 1, 2, 4]):  # any number of rows: the same program
-        replaced = Search._replace_rows(rows, current, hot)
-        expected = np.isin(np.arange(5), rows)
-        np.testing.assert_array_equal(np.asarray(replaced[0]["a"]), np.repeat(expected[:, None], 2, 1).astype(float))
-        np.testing.assert_array_equal(np.asarray(replaced[1]), np.where(expected, np.arange(5) + 10, 0))
-    assert _take_rows._cache_size() == before + 1
+    class Count(hj.Callback):
+        def on_generation_end(self, values, fs, infos):
+            seen_rows.append(len(fs))
+
+    search.run(lambda c: c["n"] * 1.0 + c["act"], "max", generations=6, population_size=4, seed=0, mode="jax",
+               quiet=True, callbacks=Count())
+    evaluated = [(c["n"], c["act"]) for c in search.history.candidates]
+    assert len(evaluated) == len(set(evaluated)) == 10  # every candidate once, the duplicates skipped
+    assert seen_rows == [4] * 6 and len(search.history.records) == 10
+    assert search.best == {"n": 4, "act": "tanh"}
+
+
+def test_the_best_is_the_cores_best_even_where_float32_cannot_tell_values_apart():
+    """f = 1e7 + x: float32 scores tie where float64 values differ; the shell keeps what the core keeps."""
+    for mode in ("python", "jax"):
+        search = hj.Search(x=hj.float(0.0, 1.0, shape=(3,)))
+        objective = (lambda c: 1e7 + float(np.sum(c["x"]))) if mode == "python" else (
+            lambda c: jnp.float32(1e7) + jnp.sum(c["x"]))
+        kwargs = dict(steps=64) if mode == "python" else dict(generations=8, population_size=8, mode="jax")
+        search.run(objective, "max", seed=0, quiet=True, **kwargs)
+        decoded = search.engine.decode_row(search.state.core.best)[0]
+        np.testing.assert_array_equal(search.best["x"], decoded[0])
+        assert float(search.state.core.best_score) == np.float32(search.best_f)
+        first = next(r for r in search.history.records if np.array_equal(r["candidate"]["x"], search.best["x"]))
+        assert first["f"] == search.best_f
+
+
+def test_history_keeps_full_values_within_its_byte_budget_then_summaries():
+    search = hj.Search(w=hj.float(-1.0, 1.0, shape=(100,)), s=hj.float(0.0, 1.0))
+    search.history.max_bytes = 3 * 16 * 100 * 4  # three generations of 16 rows
+    search.run(lambda c: jnp.sum(c["w"]) + c["s"], "max", generations=5, population_size=16, seed=0, mode="jax",
+               quiet=True)
+    candidates = search.history.candidates
+    assert all(isinstance(candidates[i]["w"], np.ndarray) for i in range(48))
+    assert all(isinstance(candidates[i]["w"], hj.ArraySummary) for i in range(48, len(candidates)))
+    assert all(isinstance(c["s"], float) for c in candidates)  # scalars are always kept
+    summary, full = candidates[60]["w"], search.history.records[60]
+    assert summary.shape == (100,) and -1.0 <= summary.min <= summary.mean <= summary.max <= 1.0
+    assert full["f"] == pytest.approx(summary.mean * 100 + full["candidate"]["s"], rel=1e-5)
+    assert search.history.bytes_kept <= search.history.max_bytes
+    assert search.best["w"].shape == (100,)
+
+
+def test_per_candidate_dicts_are_built_only_for_callbacks_that_ask_for_them(monkeypatch):
+    search = make_search()
+    built = []
+    to_python = search.space.to_python
+    monkeypatch.setattr(search.space, "to_python", lambda *a: built.append(1) or to_python(*a))
+
+    class GenerationsOnly(hj.Callback):
+        def on_generation_end(self, values, fs, infos):
+            self.last = (values["x"].shape, fs.shape, infos[3].step)
+
+    only = GenerationsOnly()
+    search.run(sphere, "min", generations=4, population_size=16, seed=0, mode="jax", quiet=True, callbacks=only)
+    assert len(built) == 1 and only.last == ((16, 50), (16,), 3 * 16 + 3)  # 1: the best that run returns
+
+    class PerCandidate(hj.Callback):
+        def __init__(self):
+            self.ends = 0
+
+        def on_evaluate_end(self, candidate, f, info):
+            self.ends += 1
+
+    per = PerCandidate()
+    search.run(sphere, "min", generations=2, population_size=16, seed=1, mode="jax", quiet=True, callbacks=per)
+    assert per.ends == 32 and len(built) >= 32
+
+
+def test_stop_from_a_generation_callback_books_the_generation_in_flight_and_ends():
+    search = make_search()
+
+    class StopAfterTwo(hj.Callback):
+        def on_search_start(self, s):
+            self.search, self.generations = s, 0
+
+        def on_generation_end(self, values, fs, infos):
+            self.generations += 1
+            if self.generations == 2:
+                self.search.stop()
+
+    stopper = StopAfterTwo()
+    search.run(sphere, "min", generations=50, population_size=8, seed=0, mode="jax", quiet=True, callbacks=stopper)
+    assert 2 <= stopper.generations <= 3 and len(search.history.records) == 8 * stopper.generations
+    decoded = search.engine.decode_row(search.state.core.best)[0]
+    np.testing.assert_array_equal(search.best["x"], decoded[0])  # the state covers every booked generation
 
 
 def test_queued_guesses_fill_the_first_rows_of_the_first_generation():

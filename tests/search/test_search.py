@@ -5,7 +5,7 @@ import pytest
 
 import hopper_jax as hj
 from hopper_jax.search.callbacks import CandidateType
-from hopper_jax.search.run import ObjectiveError
+from hopper_jax.search.booking import ObjectiveError
 
 
 def space():
@@ -252,7 +252,7 @@ def test_custom_parameter_and_hooks():
 @pytest.mark.parametrize("blocks", [(4, 32)])
 def test_speculative_blocks_do_not_change_the_candidates(monkeypatch, blocks):
     """The sequential loop proposes several candidates per device call; the sequence must not depend on it."""
-    from hopper_jax.search import run as run_module
+    from hopper_jax.search import python_source as run_module
 
     histories = []
     for size in blocks:
@@ -266,7 +266,7 @@ def test_speculative_blocks_do_not_change_the_candidates(monkeypatch, blocks):
 
 
 def test_block_size_shrinks_for_large_arrays():
-    from hopper_jax.search.run import block_size
+    from hopper_jax.search.python_source import block_size
 
     assert block_size(10) == 64 and block_size(1000) == 64 and block_size(20_000) == 32
     assert block_size(100_000) == 8 and block_size(10**6) == 4 and block_size(10**7) == 4

@@ -1,0 +1,200 @@
+"""JAX mode on the device: one engine step per generation, and many generations with the objective in one scan.
+
+`generation_step` tells the last generation and proposes the next one, free of duplicates (pure; the
+shared jitted function `Compiled.generation` for small populations). `fused_generations` runs up to K
+generations — engine step, then the objective — inside one `lax.scan`, for populations large enough that
+a device call per generation would cost more than the work itself (fresh buffers every call).
+
+PRNG keys depend only on the seed and the global step (`step_keys`), so a generation draws the same rows
+however generations are grouped into calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ..core import seen
+from ..core.algorithm import Hopper, Population, where_rows
+from ..space.compile import Space
+
+#: Folded into a step's key for the objective's key (proposals use retries 0 .. 10**6 + draws).
+OBJECTIVE_SALT = 2**32 - 1
+#: Temperature multiplier after each consecutive duplicate (PyHopper's intent, min(·, 1) after scaling).
+DUPLICATE_HEAT = 1.5
+#: JAX mode: how often duplicate rows of a generation are re-drawn (hotter) before they are skipped.
+DUPLICATE_RETRIES = 8
+
+
+def step_keys(base_key: jax.Array, first_step, count: int, salt) -> jax.Array:
+    """(count,) keys: row i gets fold_in(fold_in(base_key, first_step + i), salt), so a candidate's key
+    depends on its global step and not on how the steps were batched."""
+    steps = first_step + jnp.arange(count)
+    return jax.vmap(lambda step: jax.random.fold_in(jax.random.fold_in(base_key, step), salt))(steps)
+
+
+def summaries(values: tuple) -> tuple:
+    """(P, 4) mean, std, min and max of every row of each (P, ...) leaf (float32)."""
+    def one(leaf):
+        flat = leaf.reshape(leaf.shape[0], -1).astype(jnp.float32)
+        return jnp.stack([flat.mean(1), flat.std(1), flat.min(1), flat.max(1)], axis=1)
+
+    return tuple(map(one, values))
+
+
+class Told(NamedTuple):
+    """A generation to tell: its population, (P,) objective values, which rows are duplicates, how many rows
+    are budget steps (neither the others nor duplicates are told), fingerprints, and the direction's sign
+    (+1 maximise, -1 minimise)."""
+
+    population: Population
+    values: jax.Array
+    duplicate: jax.Array
+    count: jax.Array
+    fingerprints: jax.Array
+    sign: jax.Array
+
+
+class Plan(NamedTuple):
+    """What the host decides for the next generation (P rows, G guess slots)."""
+
+    first_step: jax.Array  # () int32: global step of row 0
+    progress: jax.Array  # (P,) float32
+    explore: jax.Array  # (P,) bool: phase-1 rows
+    counted: jax.Array  # (P,) bool: rows that are steps of the budget (the others are dropped)
+    guesses: tuple  # (G, ...) encoded queued guesses, one array per array leaf
+    n_guesses: jax.Array  # () int32: how many of the G are real; they fill rows 0 .. n - 1
+    propose: jax.Array  # () bool: False only tells
+
+
+def generation_step(space: Space, algo: Hopper, decode: Callable):
+    """JAX mode's engine step: tell the last generation, then propose the next one, free of duplicates.
+
+    (base_key, state, table, told: Told, plan: Plan) -> (state, table, winner, population, values,
+    fingerprints, duplicate). `winner` is the row of the told generation that became the best (-1: none),
+    by the core's own rule. Told rows go into the table of seen fingerprints; the new population's rows
+    that repeat a seen or an earlier row are re-drawn hotter up to `DUPLICATE_RETRIES` times (queued
+    guesses never are), and `duplicate` flags those that stayed duplicates.
+    """
+
+    def tell(state, table, told):
+        rows = (jnp.arange(told.duplicate.shape[0]) < told.count) & ~told.duplicate
+        values = told.values.astype(jnp.float32)
+        scores = jnp.where(rows & jnp.isfinite(values), told.sign * values, -jnp.inf)
+        winner = jnp.argmax(scores).astype(jnp.int32)
+        improved = scores[winner] > state.best_score
+        population = told.population._replace(local=told.population.local & rows)
+        return (algo.tell(state, population, scores), seen.insert(table, told.fingerprints, rows),
+                jnp.where(improved, winner, -1))
+
+    def propose(base_key, state, table, plan):
+        size = plan.progress.shape[0]
+        rows = jnp.arange(size)
+        guess_rows = rows < plan.n_guesses
+
+        def draw(retry):
+            heat = jnp.where(retry == 0, 1.0, DUPLICATE_HEAT ** retry.astype(jnp.float32))
+            population = algo.ask(step_keys(base_key, plan.first_step, size, retry), state, plan.progress,
+                                  heat, plan.explore)
+            if plan.guesses:  # rows 0 .. n - 1 of the cold draw are the queued guesses
+                count = plan.guesses[0].shape[0]
+                put = (retry == 0) & (jnp.arange(count) < plan.n_guesses)
+                encoded = tuple(z.at[:count].set(where_rows(put, g, z[:count]))
+                                for z, g in zip(population.encoded, plan.guesses))
+                population = population._replace(encoded=encoded,
+                                                 local=population.local & ~((retry == 0) & guess_rows))
+            return population, *decode(population.encoded)
+
+        def duplicates(fingerprints):
+            return plan.counted & (seen.contains(table, fingerprints) | seen.repeats(fingerprints))
+
+        def another_round(carry):
+            retry, *_, duplicate = carry
+            return (retry == 0) | (jnp.any(duplicate & ~guess_rows) & (retry <= DUPLICATE_RETRIES))
+
+        def round_(carry):
+            retry, population, values, fingerprints, duplicate = carry
+            take = (retry == 0) | (duplicate & ~guess_rows)
+            new = draw(retry)
+            population, values, fingerprints = jax.tree.map(lambda n, o: where_rows(take, n, o), new,
+                                                            (population, values, fingerprints))
+            return retry + 1, population, values, fingerprints, duplicates(fingerprints)
+
+        start = (jnp.int32(0), *_zeros(jax.eval_shape(draw, jnp.int32(0))), jnp.zeros(size, bool))
+        _, population, values, fingerprints, duplicate = jax.lax.while_loop(another_round, round_, start)
+        return population, values, fingerprints, duplicate
+
+    def step(base_key, state, table, told, plan):
+        state, table, winner = jax.lax.cond(told.count > 0, tell, lambda s, t, _: (s, t, jnp.int32(-1)),
+                                            state, table, told)
+
+        def nothing(base_key, state, table, plan):
+            return _zeros(jax.eval_shape(propose, base_key, state, table, plan))
+
+        proposed = jax.lax.cond(plan.propose, propose, nothing, base_key, state, table, plan)
+        return state, table, winner, *proposed
+
+    return step
+
+
+class Record(NamedTuple):
+    """What the host books of one generation of a fused scan (leading axis K when stacked)."""
+
+    winner: jax.Array  # () int32: the row of the generation told in this iteration (the previous one) that won
+    values: jax.Array  # (P,) objective values
+    fingerprints: jax.Array  # (P, 2)
+    duplicate: jax.Array  # (P,)
+    local: jax.Array  # (P,)
+    temperature: jax.Array  # (P,)
+    replayed: jax.Array  # () bool: the objective values came from the journal
+    leaves: tuple  # per array leaf: (P, ...) values or (P, 4) summaries
+
+
+def fused_generations(step: Callable, evaluate: Callable, full_leaves: tuple[bool, ...], keep_values: bool,
+                      takes_key: bool, value_dtype: Any) -> Callable:
+    """Up to K generations in one `lax.scan`: engine step, then `evaluate(values, keys) -> (P,)`.
+
+    (base_key, state, table, told, plans (K stacked, no guess slots), active (K,), guesses, n_guesses,
+    given (K, P) values, given_fingerprints (K, P, 2), use_given (K,)) -> ((state, table, told, values),
+    records). Inactive iterations do nothing. Queued guesses fill the first generation only. An iteration
+    with `use_given` takes its objective values from `given` when its fingerprints are `given_fingerprints`
+    (a resumed run replaying its journal). `full_leaves[j]`: the records hold leaf j's values, else their
+    summaries; `keep_values`: the carry ends with the decoded values of the last active generation.
+    """
+
+    def run(base_key, state, table, told, plans, active, guesses, n_guesses, given, given_fingerprints, use_given,
+            last_values):
+        def generation(carry, x):
+            state, table, told, values_before = carry
+            plan, index, given_f, given_fp, use = x
+            plan = plan._replace(guesses=guesses, n_guesses=jnp.where(index == 0, n_guesses, 0))
+            state, table, winner, population, values, fingerprints, duplicate = step(base_key, state, table, told,
+                                                                                     plan)
+            size = fingerprints.shape[0]
+            keys = step_keys(base_key, plan.first_step, size, OBJECTIVE_SALT) if takes_key else None
+            replayed = use & jnp.all(fingerprints == given_fp)
+            f = jax.lax.cond(plan.propose & ~replayed, lambda: evaluate(values, keys).astype(value_dtype),
+                             lambda: given_f.astype(value_dtype))
+            told = Told(population, f, duplicate, jnp.sum(plan.counted).astype(jnp.int32), fingerprints, told.sign)
+            leaves = tuple(v if full else s for v, s, full in zip(values, summaries(values), full_leaves))
+            record = Record(winner, f, fingerprints, duplicate, population.local, population.temperature, replayed,
+                            leaves)
+            return (state, table, told, values if keep_values else values_before), record
+
+        def maybe(carry, x):
+            act, *rest = x
+            shapes = jax.eval_shape(generation, carry, tuple(rest))
+            return jax.lax.cond(act, generation, lambda c, _: (c, _zeros(shapes[1])), carry, tuple(rest))
+
+        indices = jnp.arange(active.shape[0])
+        return jax.lax.scan(maybe, (state, table, told, last_values),
+                            (active, plans, indices, given, given_fingerprints, use_given))
+
+    return run
+
+
+def _zeros(shapes: Any) -> Any:
+    return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
