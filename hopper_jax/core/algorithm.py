@@ -1,4 +1,4 @@
-"""The two-phase algorithm as pure functions: `init`, `ask`, `tell`.
+"""The two-phase algorithm as pure functions: `init`, `ask`, `tell`, and `decode` for the objective.
 
 Phase 1 (progress < seeding_fraction) samples every parameter from its prior. Phase 2 perturbs the best
 candidate at a temperature T(progress) that anneals linearly from `start_temperature` to
@@ -8,6 +8,13 @@ multiplied by an adaptive factor exp(log_step) following the 1/5 success rule, s
 when they stop improving and grow when they do. Only candidates that moved floats alone count towards
 that rule: a move of an int or a choice fails or succeeds whatever the float step size, and counting
 such candidates froze the float steps of mixed spaces (benchmarks/RESULTS.md, mixed spaces).
+
+A population is kept the way it was drawn, not as P dense rows: a phase-1 row is the sample of its PRNG
+key, a phase-2 row is the best with a few elements replaced (positions and values, distinct positions per
+row), and a few rows may be given in full (the merged candidate, queued guesses). `decode` writes the
+values the objective sees in one pass (the best's values broadcast, the moved elements scattered in), the
+fingerprints of phase-2 rows are updated from the best's in O(moved elements), and `tell` rebuilds only
+the winner. So a phase-2 generation costs about a copy of the population, however large the arrays.
 
 After duplicates the shell asks with `heat` > 1: steps grow, and the number of moved parameters is drawn
 uniformly between the cold and the heated count, so that a hot retry can still move a single parameter.
@@ -23,7 +30,7 @@ Example (inside your own jitted loop)::
     def generation(state, key_and_progress):
         key, progress = key_and_progress
         population = algo.ask(key, state, jnp.full((64,), progress))
-        scores = jax.vmap(my_objective)(algo.decode(population))
+        scores = jax.vmap(my_objective)(space.jax_tree(algo.decode(population)))
         return algo.tell(state, population, scores), scores.max()
 """
 
@@ -38,6 +45,7 @@ import numpy as np
 
 from ..space.compile import Space
 from ..space.encodings import Continuous, Draws, reflect_unit
+from ..space.fingerprint import changed_sums, combine, fingerprint, leaf_sums
 
 KEEP, MUTATE, RESAMPLE = 0, 1, 2
 #: Success rate the step adaptation aims for (Rechenberg's 1/5 rule).
@@ -47,8 +55,7 @@ STEP_ADAPTATION = 0.2
 LOG_STEP_RANGE = (-12.0, 1.0)
 #: On CPU, phase 1 samples a population this many array elements at a time (a scan over row batches):
 #: threefry's intermediates then stay in cache, which made sampling (256, 1e5) and (64, 1e6) populations
-#: 1.6-1.9x faster than one vmap (benchmarks/RESULTS.md §7). The values are identical either way. Phase 2
-#: draws O(sqrt(d)) numbers per row and is faster as one vmap.
+#: 1.6-1.9x faster than one vmap (benchmarks/RESULTS.md §7). The values are identical either way.
 CPU_BATCH_ELEMENTS = 2**20
 
 
@@ -64,21 +71,31 @@ class HopperState(NamedTuple):
 
 
 class Population(NamedTuple):
-    """A population of P candidates in the internal encoding."""
+    """A population of P candidates, as drawn (see the module docstring); `Hopper.encode` gives dense rows."""
 
-    encoded: tuple[jax.Array, ...]  # (P, *shape) per array leaf
+    keys: jax.Array  # (P, k) uint32 PRNG key data: a phase-1 row is the sample drawn from its key
+    sampled: jax.Array  # (P,) bool: rows that are samples of their keys
+    base: tuple[jax.Array, ...]  # per array leaf (*shape): the encoding the other rows move from
+    index: tuple[jax.Array, ...]  # per array leaf (P, slots) int32: flat positions moved (>= size: none)
+    moved: tuple[jax.Array, ...]  # per array leaf (P, slots): their new encoded values
+    given: tuple[jax.Array, ...]  # per array leaf (G, *shape): rows 0 .. n_given - 1, given in full
+    n_given: jax.Array  # () int32
     local: jax.Array  # (P,) bool: phase-2 rows (perturbations of the best)
     actions: jax.Array  # (P, n_params) int8: KEEP / MUTATE / RESAMPLE for every parameter
     temperature: jax.Array  # (P,) float32
 
 
 class Hopper(NamedTuple):
-    """A pair of pure functions over `HopperState` (plus `init` and `decode`), optax style."""
+    """Pure functions over `HopperState` and `Population`, optax style."""
 
     init: Callable[[], HopperState]
     ask: Callable[..., Population]
-    tell: Callable[[HopperState, Population, jax.Array], HopperState]
-    decode: Callable[[Population], Any]
+    tell: Callable[..., HopperState]
+    decode: Callable[[Population], tuple]  # (P, ...) values the objective sees, per array leaf
+    encode: Callable[[Population], tuple]  # (P, *shape) internal encodings, per array leaf
+    row: Callable[[Population, jax.Array], tuple]  # one row's internal encoding
+    fingerprints: Callable[[Population, tuple], jax.Array]  # (P, 2) uint32, from the decoded values
+    given: Callable[..., Population]  # a population of rows given in full
 
 
 def temperature_schedule(start: float, end: float) -> Callable[[jax.Array], jax.Array]:
@@ -102,9 +119,11 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
     unit_of = space.array_leaves  # parameter index of each array leaf
     driven = [space.leaves[i].host_driven for i in space.array_leaves]
     conditional = [bool(space.leaves[i].conditions) for i in space.array_leaves]
+    # a leaf switched on by a choice is sampled afresh, every element: its moves need a slot per element
+    slots = [enc.size if cond else enc.cap for enc, cond in zip(encodings, conditional)]
+    floats = [enc.dtype == jnp.float32 and not drive for enc, drive in zip(encodings, driven)]
     # (n_params,) True for parameters whose moves are scaled by the adaptive step: the float leaves
-    scaled = np.isin(np.arange(n_params), [unit_of[j] for j, enc in enumerate(encodings)
-                                           if enc.dtype == jnp.float32 and not driven[j]])
+    scaled = np.isin(np.arange(n_params), [unit_of[j] for j, f in enumerate(floats) if f])
 
     def init() -> HopperState:
         # numpy values put on the device: no eager XLA program (each costs a compile the first time)
@@ -113,8 +132,8 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         return HopperState(best, *scalars[:3], best, scalars[3])
 
     sample_draws = sum(enc.sample_draws for enc in encodings)
-    perturb_draws = 1 + n_params + sum(enc.perturb_draws + (enc.sample_draws if conditional[j] else 0)
-                                   for j, enc in enumerate(encodings))
+    perturb_draws = 1 + n_params + sum(enc.move_words(s) + (enc.sample_draws if c else 0)
+                                       for enc, s, c in zip(encodings, slots, conditional))
 
     def sample_one(key):
         draws = Draws(key, sample_draws)
@@ -139,29 +158,31 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         """A row's draws and its (n_params,) moved parameters (the first draws of the row)."""
         draws = Draws(key, perturb_draws)
         n_move = moved_count(draws, temperature, cold_temperature)
-        return draws.values, jnp.argsort(jnp.argsort(draws.uniform((n_params,)))) < n_move
+        return draws.words, jnp.argsort(jnp.argsort(draws.uniform((n_params,)))) < n_move
 
-    def perturb_one(values, selected, state, temperature, failures):
-        draws = Draws.resume(values, 1 + n_params)
+    def perturb_one(words, selected, state, temperature, failures):
+        """One phase-2 row: per array leaf, (positions, new values) of its moved elements."""
+        draws = Draws.resume(words, 1 + n_params)
         log_step = jnp.maximum(state.log_step - failures * failure_change, LOG_STEP_RANGE[0])
         step = temperature * jnp.exp(log_step)
-        moved = []
+        index, moved, scalars = [], [], {}
         for j, (enc, z) in enumerate(zip(encodings, state.best)):
-            new = z if driven[j] else enc.perturb(draws, z, step, temperature)
-            new = jnp.where(selected[unit_of[j]], new, z)
-            if conditional[j]:  # switched on by a choice: start from a fresh sample, as in phase 1
-                new = jnp.where(_switched_on(space, state.best, moved, unit_of[j]), enc.sample(draws), new)
+            nothing = enc.size + jnp.arange(slots[j], dtype=jnp.int32)
+            if driven[j]:
+                where, new = nothing, jnp.zeros(slots[j], enc.dtype)
+            else:
+                where, new = enc.moves(draws, z, step, temperature, slots[j])
+            where = jnp.where(selected[unit_of[j]], where, nothing)
+            if conditional[j]:  # switched on by a choice: a fresh sample, as in phase 1
+                switched = _switched_on(space, state.best, scalars, unit_of[j])
+                fresh = enc.sample(draws).reshape(-1)
+                where = jnp.where(switched, jnp.arange(enc.size, dtype=jnp.int32), where)
+                new = jnp.where(switched, fresh, new)
+            if enc.size == 1:  # a choice's value in this row, for the leaves it switches on
+                scalars[unit_of[j]] = jnp.where(where[0] < 1, new[0], z.reshape(-1)[0])
+            index.append(where)
             moved.append(new)
-        return tuple(moved)
-
-    def perturb(keys, state, local, temperature, cold_temperature, sequential):
-        """Phase-2 rows; with `sequential`, row i takes the step size left by failed tells of the rows before
-        it that count towards the step adaptation (speculative sequential asks; see `tell`)."""
-        values, selected = jax.vmap(select_one)(keys, temperature, cold_temperature)
-        counted = counts_for_step(local, selected)
-        failures = jnp.where(sequential, jnp.cumsum(counted) - counted, 0.0)
-        moved = jax.vmap(perturb_one, in_axes=(0, 0, None, 0, 0))(values, selected, state, temperature, failures)
-        return moved, selected
+        return tuple(index), tuple(moved)
 
     def ask(key: jax.Array, state: HopperState, progress: jax.Array, heat: float | jax.Array = 1.0,
             explore: jax.Array | None = None, sequential: bool | jax.Array = False) -> Population:
@@ -178,21 +199,154 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         temperature = jnp.clip(cold_temperature * heat, 0.0, 1.0)
         local = progress >= seeding_fraction if explore is None else ~jnp.asarray(explore, bool)
         keys = key if jnp.ndim(key) == 1 else jax.random.split(key, size)
-        best_rows = tuple(jnp.broadcast_to(z, (size,) + z.shape) for z in state.best)
-        fresh = jax.lax.cond(jnp.any(~local), lambda k: map_rows(sample_one, k, space.array_size), lambda _: best_rows,
-                             keys)
-        moved, selected = jax.lax.cond(
-            jnp.any(local),
-            lambda k: perturb(k, state, local, temperature, cold_temperature, sequential),
-            lambda _: (best_rows, jnp.zeros((size, n_params), bool)),
-            keys,
-        )
-        encoded = tuple(where_rows(local, m, f) for f, m in zip(fresh, moved))
+        keys = jax.random.key_data(keys)
+
+        def perturb(keys):
+            words, selected = jax.vmap(select_one)(keys, temperature, cold_temperature)
+            counted = counts_for_step(local, selected)
+            failures = jnp.where(sequential, jnp.cumsum(counted) - counted, 0.0)
+            index, moved = jax.vmap(perturb_one, in_axes=(0, 0, None, 0, 0))(words, selected, state, temperature,
+                                                                               failures)
+            return index, moved, selected
+
+        def still(keys):
+            index = tuple(jnp.broadcast_to(enc.size + jnp.arange(s, dtype=jnp.int32), (size, s))
+                          for enc, s in zip(encodings, slots))
+            moved = tuple(jnp.zeros((size, s), enc.dtype) for enc, s in zip(encodings, slots))
+            return index, moved, jnp.zeros((size, n_params), bool)
+
+        index, moved, selected = jax.lax.cond(jnp.any(local), perturb, still, keys)
+        index = tuple(jnp.where(local[:, None], i, enc.size + jnp.arange(s, dtype=jnp.int32))
+                      for i, enc, s in zip(index, encodings, slots))
         # the merged candidate goes in row 0, except in hot asks: it may itself be the duplicate being retried
         use_merged = state.has_merged & local[0] & (jnp.ravel(jnp.asarray(heat, jnp.float32))[0] <= 1.0)
-        encoded = tuple(z.at[0].set(jnp.where(use_merged, m, z[0])) for z, m in zip(encoded, state.merged))
         actions = jnp.where(local[:, None], jnp.where(selected, MUTATE, KEEP), RESAMPLE).astype(jnp.int8)
-        return Population(encoded, local, actions, temperature)
+        return Population(keys, ~local, state.best, index, moved, tuple(m[None] for m in state.merged),
+                          use_merged.astype(jnp.int32), local, actions, temperature)
+
+    def _rows(population: Population, base: tuple, apply: Callable, sampled_rows: Callable) -> tuple:
+        """(P, ...) rows: `base` with moves applied (`apply(j, flat base, index, moved)`), the sampled rows
+        from `sampled_rows(keys)`, the given rows (`apply` of None) over the first rows."""
+        size = population.local.shape[0]
+
+        def moved_rows():
+            return tuple(jax.vmap(lambda i, m, j=j, b=b: apply(j, b.reshape(-1), i, m))(
+                population.index[j], population.moved[j]).reshape(size, *enc.shape)
+                for j, (enc, b) in enumerate(zip(encodings, base)))
+
+        def drawn_rows():
+            return map_rows(sampled_rows, population.keys, space.array_size)
+
+        def mixed():
+            return tuple(where_rows(population.sampled, d, m) for d, m in zip(drawn_rows(), moved_rows()))
+
+        case = jnp.where(jnp.all(population.sampled), 1, jnp.where(jnp.any(population.sampled), 2, 0))
+        rows = jax.lax.switch(case, [moved_rows, drawn_rows, mixed])
+        count = population.given[0].shape[0] if population.given else 0
+        if not count:
+            return rows
+        given = apply(None, population.given, None, None)
+        put = jnp.arange(count) < population.n_given
+        return tuple(r.at[:count].set(where_rows(put, g, r[:count])) for r, g in zip(rows, given))
+
+    def encode(population: Population) -> tuple:
+        def apply(j, base, index, moved):
+            if j is None:
+                return base
+            return base.at[index].set(moved, mode="drop", unique_indices=True)
+
+        return _rows(population, population.base, apply, sample_one)
+
+    def decode(population: Population) -> tuple:
+        def apply(j, base_values, index, moved):
+            if j is None:  # the given rows, encoded
+                return jax.vmap(space.decode)(base_values)
+            safe = jnp.minimum(index, encodings[j].size - 1)
+            return base_values.at[index].set(encodings[j].decode_at(moved, safe), mode="drop", unique_indices=True)
+
+        return _rows(population, space.decode(population.base), apply, lambda key: space.decode(sample_one(key)))
+
+    def row(population: Population, i: jax.Array) -> tuple:
+        """Row i's encoding, rebuilt in O(size): given, sampled from its key, or the base moved."""
+        moved = tuple(b.reshape(-1).at[population.index[j][i]].set(population.moved[j][i], mode="drop",
+                                                                  unique_indices=True).reshape(b.shape)
+                      for j, b in enumerate(population.base))
+        drawn = jax.lax.cond(population.sampled[i], sample_one, lambda _: population.base, population.keys[i])
+        out = tuple(jnp.where(population.sampled[i], d, m) for d, m in zip(drawn, moved))
+        if population.given and population.given[0].shape[0]:
+            count = population.given[0].shape[0]
+            is_given = (i < count) & (i < population.n_given)
+            out = tuple(jnp.where(is_given, g[jnp.minimum(i, count - 1)], o) for g, o in zip(population.given, out))
+        return out
+
+    def fingerprints(population: Population, values: tuple) -> jax.Array:
+        """(P, 2) fingerprints of the decoded `values`: phase-2 rows from the base's in O(moved elements)."""
+        if space.has_conditions or not values:
+            active = None
+            if space.has_conditions:
+                active = jax.vmap(lambda *z: space.active(z)[jnp.asarray(space.array_leaves, jnp.int32)])(
+                    *encode(population))
+            return jax.vmap(fingerprint)(values, active)
+        base_values = space.decode(population.base)
+        sums = leaf_sums(base_values)
+
+        def moved_one(index, row_values):
+            change = jnp.stack([
+                changed_sums(j, base_values[j].reshape(-1)[jnp.minimum(index[j], enc.size - 1)],
+                             row_values[j].reshape(-1)[jnp.minimum(index[j], enc.size - 1)], index[j],
+                             index[j] < enc.size)
+                for j, enc in enumerate(encodings)], axis=1)
+            return combine(sums + change)
+
+        moved = jax.vmap(moved_one)(population.index, values)
+        whole = population.sampled
+        if population.given and population.given[0].shape[0]:
+            count = population.given[0].shape[0]
+            whole = whole | ((jnp.arange(whole.shape[0]) < count) & (jnp.arange(whole.shape[0]) < population.n_given))
+        full = jax.lax.cond(jnp.any(whole), lambda v: jax.vmap(fingerprint)(v), lambda v: jnp.zeros_like(moved),
+                            values)
+        return jnp.where(whole[:, None], full, moved)
+
+    def given(rows: tuple, local: jax.Array | None = None, actions: jax.Array | None = None,
+              temperature: jax.Array | None = None) -> Population:
+        """A population of G rows given in full (internal encodings, (G, *shape) per array leaf)."""
+        count = rows[0].shape[0] if rows else 1
+        return Population(
+            np.zeros((count, 2), np.uint32), np.zeros(count, bool), tuple(np.asarray(r)[0] for r in rows),
+            tuple(np.broadcast_to(enc.size + np.arange(s, dtype=np.int32), (count, s)) for enc, s in
+                  zip(encodings, slots)),
+            tuple(np.zeros((count, s), enc.dtype) for enc, s in zip(encodings, slots)),
+            tuple(np.asarray(r) for r in rows), np.int32(count),
+            np.zeros(count, bool) if local is None else local,
+            np.zeros((count, n_params), np.int8) if actions is None else actions,
+            np.zeros(count, np.float32) if temperature is None else temperature)
+
+    def merge(population: Population, improving: jax.Array, best: tuple) -> tuple:
+        """The base plus every improving row's moves, row after row (float leaves; the others: `best`)."""
+        order = jnp.nonzero(improving, size=improving.shape[0], fill_value=0)[0]
+
+        def add(k, merged):
+            r = order[k]
+            out = []
+            for j, (enc, m) in enumerate(zip(encodings, merged)):
+                if not floats[j]:
+                    out.append(m)
+                    continue
+                safe = jnp.minimum(population.index[j][r], enc.size - 1)
+                delta = population.moved[j][r] - population.base[j].reshape(-1)[safe]
+                out.append(m.at[population.index[j][r]].add(delta, mode="drop", unique_indices=True))
+            return tuple(out)
+
+        flat = tuple(b.reshape(-1) for b in population.base)
+        merged = jax.lax.fori_loop(0, jnp.sum(improving), add, flat)
+        out = []
+        for j, (enc, m, b) in enumerate(zip(encodings, merged, best)):
+            if not floats[j]:
+                out.append(b)
+            else:
+                m = m.reshape(enc.shape)
+                out.append(reflect_unit(m) if isinstance(enc, Continuous) else m)
+        return tuple(out)
 
     def tell(state: HopperState, population: Population, scores: jax.Array, sequential: bool = False) -> HopperState:
         """Keep the best of population and incumbent (strict improvement); adapt the step size.
@@ -204,7 +358,7 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         scores = jnp.where(jnp.isnan(scores), -jnp.inf, jnp.asarray(scores, jnp.float32))
         winner = jnp.argmax(scores)
         improved = scores[winner] > state.best_score
-        best = tuple(jnp.where(improved, z[winner], b) for z, b in zip(population.encoded, state.best))
+        best = tuple(jnp.where(improved, z, b) for z, b in zip(row(population, winner), state.best))
         counted = counts_for_step(population.local, population.actions == MUTATE)
         n_local = jnp.sum(counted)
         successes = jnp.sum(jnp.where(scores > state.best_score, counted, 0.0))  # of the counted rows
@@ -217,16 +371,17 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
             change = step_adaptation * jnp.sqrt(n_local.astype(jnp.float32)) * pressure
             log_step = jnp.clip(state.log_step + jnp.where(n_local > 0, change, 0.0), *LOG_STEP_RANGE)
         best_score = jnp.maximum(state.best_score, scores[winner])
-        improving = population.local & (scores > state.best_score)
-        merged = tuple(_merge(enc, b, z, improving) for enc, b, z in zip(encodings, state.best, population.encoded))
-        merged = tuple(jnp.where(improved, m, b) for m, b in zip(merged, best))
-        has_merged = (~jnp.asarray(sequential)) & (jnp.sum(improving) >= 2)
+        if sequential:
+            merged, has_merged = best, jnp.bool_(False)
+        else:
+            rows = jnp.arange(scores.shape[0])
+            given_rows = rows < (population.n_given if population.given and population.given[0].shape[0] else 0)
+            improving = population.local & (scores > state.best_score) & ~given_rows
+            has_merged = jnp.sum(improving) >= 2
+            merged = jax.lax.cond(has_merged, lambda: merge(population, improving, best), lambda: best)
         return HopperState(best, best_score, log_step, state.count + scores.shape[0], merged, has_merged)
 
-    def decode(population: Population) -> tuple[jax.Array, ...]:
-        return jax.vmap(space.decode)(population.encoded)
-
-    return Hopper(init, ask, tell, decode)
+    return Hopper(init, ask, tell, decode, encode, row, fingerprints, given)
 
 
 def _dyadic(x: float, bits: int = 16) -> float:
@@ -247,25 +402,25 @@ def map_rows(fn: Callable, rows: Any, row_elements: int) -> Any:
     return jax.lax.map(fn, rows, batch_size=batch)
 
 
-def _merge(encoding, best: jax.Array, rows: jax.Array, improving: jax.Array) -> jax.Array:
-    """The best plus the sum of all improving rows' moves (float leaves; others take the last winner)."""
-    if encoding.dtype != jnp.float32:
-        return best
-    delta = jnp.sum(where_rows(improving, rows - best, 0.0), axis=0)
-    merged = best + delta
-    return reflect_unit(merged) if isinstance(encoding, Continuous) else merged
-
-
 def where_rows(mask: jax.Array, on_true: jax.Array, on_false: jax.Array | float) -> jax.Array:
     """Row i of `on_true` (P, ...) where mask (P,) is True, else row i (or the scalar) of `on_false`."""
     return jnp.where(mask.reshape(mask.shape + (1,) * (on_true.ndim - 1)), on_true, on_false)
 
 
-def _switched_on(space: Space, best: tuple, candidate_so_far: list, parameter: int) -> jax.Array:
-    """True when `parameter` is active in the candidate but was inactive in the best."""
+def select_rows(mask: jax.Array, on_true: Population, on_false: Population) -> Population:
+    """Rows of population `on_true` where mask (P,) is True, else of `on_false`; base and given rows stay
+    those of `on_false`."""
+    per_row = ("keys", "sampled", "index", "moved", "local", "actions", "temperature")
+    return on_false._replace(**{name: jax.tree.map(lambda a, b: where_rows(mask, a, b), getattr(on_true, name),
+                                                  getattr(on_false, name)) for name in per_row})
+
+
+def _switched_on(space: Space, best: tuple, scalars: dict, parameter: int) -> jax.Array:
+    """True when `parameter` is active in the candidate (its choices' values `scalars` by parameter) but was
+    inactive in the best."""
     position = {leaf: j for j, leaf in enumerate(space.array_leaves)}
     now, before = jnp.bool_(True), jnp.bool_(True)
     for choice, option in space.leaves[parameter].conditions:
-        now &= candidate_so_far[position[choice]] == option  # choices precede their options' leaves
-        before &= best[position[choice]] == option
+        now &= scalars[choice] == option  # choices precede their options' leaves
+        before &= best[position[choice]].reshape(-1)[0] == option
     return now & ~before

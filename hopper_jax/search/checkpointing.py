@@ -241,12 +241,9 @@ def snapshot(engine: Any, booking: Any, budget: Any, finished: bool, pending: li
 
 
 def _pending_entry(job: Any) -> tuple:
-    population = None if job.population is None else jax.device_get(job.population)
-    block_row = None
-    if job.block is not None:  # its row of a speculative block, as a one-row population
-        block_row = jax.tree.map(lambda a: np.asarray(a)[job.row:job.row + 1], jax.device_get(job.block.population))
-    return (job.step, job.payload, job.info, job.encoded, job.values, job.key, population if population is not None
-            else block_row)
+    # a pool's jobs are one-row blocks (a sequential run has nothing pending at a snapshot)
+    population = job.population if job.population is not None else job.block.population
+    return (job.step, job.payload, job.info, job.encoded, job.values, job.key, jax.device_get(population))
 
 
 def restore_state(engine: Any, tree: dict, meta: dict) -> list:

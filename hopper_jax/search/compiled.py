@@ -45,6 +45,7 @@ class Compiled(NamedTuple):
     decode: object  # encoded rows -> (values, fingerprints)
     tell: object  # (state, population, scores) -> state
     tell_sequential: object  # the same, rows told one after the other
+    encode: object  # population -> (P, *shape) internal encodings (rows edited on the host)
     generation: object  # JAX mode's engine step, see `generations.generation_step`
     summarize: object  # decoded (P, ...) leaves -> (P, 4) mean, std, min, max per leaf
 
@@ -115,10 +116,10 @@ def _build(space: Space, algo: Hopper, identity: str | None) -> Compiled:
     def propose(base_key, first_step, retry, state, progress, heat, explore, sequential):
         population = algo.ask(step_keys(base_key, first_step, progress.shape[0], retry), state, progress, heat,
                               explore, sequential)
-        if not population.encoded:  # only Python-side parameters (or none): nothing to decode on device
+        if not space.array_leaves:  # only Python-side parameters (or none): nothing to decode on device
             return population, (), jnp.zeros((progress.shape[0], 2), jnp.uint32)
-        values, fingerprints = decode(population.encoded)
-        return population, values, fingerprints
+        values = algo.decode(population)
+        return population, values, algo.fingerprints(population, values)
 
     def keys(base_key, first_step, rows):
         return step_keys(base_key, first_step, rows.shape[0], OBJECTIVE_SALT)
@@ -129,6 +130,7 @@ def _build(space: Space, algo: Hopper, identity: str | None) -> Compiled:
         decode=jit(decode),
         tell=jit(algo.tell, "tell"),
         tell_sequential=jit(functools.partial(algo.tell, sequential=True), "tell_sequential"),
-        generation=jit(generations.generation_step(space, algo, decode), "generation"),
+        encode=jit(algo.encode, "encode"),
+        generation=jit(generations.generation_step(algo), "generation"),
         summarize=jit(summaries, "summarize"),
     )

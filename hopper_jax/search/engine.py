@@ -91,8 +91,7 @@ class Engine:
     # ---- rows with host-side parts -----------------------------------------------------------------------
     def row_population(self, encoded: tuple[np.ndarray, ...]) -> Population:
         """A one-row host population (a guess, or a candidate with Python-side parameters applied)."""
-        return Population(tuple(np.asarray(z)[None] for z in encoded), np.zeros(1, bool),
-                          np.zeros((1, self.space.size), np.int8), np.zeros(1, np.float32))
+        return self.algo.given(tuple(np.asarray(z)[None] for z in encoded))
 
     def queued_row(self, encoded: Encoded):
         """A queued guess: (population of 1, values, fingerprint)."""
@@ -101,12 +100,12 @@ class Engine:
     def host_driven_row(self, population: Population, host, i: int):
         """Row i with Python-side parameters applied: (one-row population, Encoded, values, fingerprint)."""
         space = self.space
-        _, _, local, temperature, actions = host
+        _, _, local, temperature, actions, encoded = host
         best_values = {leaf: python_value(space.leaves[leaf].param, v)
                        for leaf, v in zip(space.array_leaves, self.best_values())}
         objects, hooked = host_parameters(space, actions[i], float(temperature[i]),
                                           Encoded((), self.state.best.objects), best_values)
-        z = [np.asarray(a[i]) for a in population.encoded]
+        z = [np.asarray(a[i]) for a in encoded]
         for index, value in hooked.items():
             z[space.array_leaves.index(index)] = space.project_leaf(index, value)
         row = self.row_population(tuple(z))._replace(local=np.asarray([local[i]]), actions=actions[i][None])

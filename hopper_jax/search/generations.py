@@ -18,8 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from ..core import seen
-from ..core.algorithm import Hopper, Population, where_rows
-from ..space.compile import Space
+from ..core.algorithm import Hopper, Population, select_rows, where_rows
 
 #: Folded into a step's key for the objective's key (proposals use retries 0 .. 10**6 + draws).
 OBJECTIVE_SALT = 2**32 - 1
@@ -70,7 +69,7 @@ class Plan(NamedTuple):
     propose: jax.Array  # () bool: False only tells
 
 
-def generation_step(space: Space, algo: Hopper, decode: Callable):
+def generation_step(algo: Hopper):
     """JAX mode's engine step: tell the last generation, then propose the next one, free of duplicates.
 
     (base_key, state, table, told: Told, plan: Plan) -> (state, table, winner, population, values,
@@ -99,14 +98,16 @@ def generation_step(space: Space, algo: Hopper, decode: Callable):
             heat = jnp.where(retry == 0, 1.0, DUPLICATE_HEAT ** retry.astype(jnp.float32))
             population = algo.ask(step_keys(base_key, plan.first_step, size, retry), state, plan.progress,
                                   heat, plan.explore)
-            if plan.guesses:  # rows 0 .. n - 1 of the cold draw are the queued guesses
-                count = plan.guesses[0].shape[0]
-                put = (retry == 0) & (jnp.arange(count) < plan.n_guesses)
-                encoded = tuple(z.at[:count].set(where_rows(put, g, z[:count]))
-                                for z, g in zip(population.encoded, plan.guesses))
-                population = population._replace(encoded=encoded,
-                                                 local=population.local & ~((retry == 0) & guess_rows))
-            return population, *decode(population.encoded)
+            if plan.guesses:  # rows 0 .. n - 1 are the queued guesses (else row 0 may be the merged candidate)
+                guessing = plan.n_guesses > 0
+                given = tuple(g.at[0].set(jnp.where(guessing, g[0], m[0])) for g, m in zip(plan.guesses,
+                                                                                           population.given))
+                population = population._replace(given=given,
+                                                 n_given=jnp.where(guessing, plan.n_guesses, population.n_given),
+                                                 local=population.local & ~guess_rows,
+                                                 sampled=population.sampled & ~guess_rows)
+            values = algo.decode(population)
+            return population, values, algo.fingerprints(population, values)
 
         def duplicates(fingerprints):
             return plan.counted & (seen.contains(table, fingerprints) | seen.repeats(fingerprints))
@@ -118,9 +119,14 @@ def generation_step(space: Space, algo: Hopper, decode: Callable):
         def round_(carry):
             retry, population, values, fingerprints, duplicate = carry
             take = (retry == 0) | (duplicate & ~guess_rows)
-            new = draw(retry)
-            population, values, fingerprints = jax.tree.map(lambda n, o: where_rows(take, n, o), new,
-                                                            (population, values, fingerprints))
+            new, new_values, new_fingerprints = draw(retry)
+            first = retry == 0
+            merged_again = take[0] & ~first & (plan.n_guesses == 0)  # a duplicate merged candidate is re-drawn
+            population = jax.tree.map(lambda n, o: jnp.where(first, n, o), new, population)
+            population = select_rows(take, new, population)
+            population = population._replace(n_given=jnp.where(merged_again, 0, population.n_given))
+            values = tuple(where_rows(take, n, o) for n, o in zip(new_values, values))
+            fingerprints = where_rows(take, new_fingerprints, fingerprints)
             return retry + 1, population, values, fingerprints, duplicates(fingerprints)
 
         start = (jnp.int32(0), *_zeros(jax.eval_shape(draw, jnp.int32(0))), jnp.zeros(size, bool))

@@ -330,8 +330,10 @@ def no_guesses(space: Any) -> tuple:
 
 def nothing_told(engine: Engine, size: int, f_dtype: Any = np.float32, sign: float = 1.0) -> Told:
     """A `Told` of no rows (the first engine call of a run tells nothing)."""
-    empty = engine.row_population(engine.space.initial_encoding())
-    population = jax.tree.map(lambda a: np.repeat(np.asarray(a), size, axis=0), empty)
+    one = engine.row_population(engine.space.initial_encoding())
+    per_row = ("keys", "sampled", "index", "moved", "local", "actions", "temperature")
+    population = one._replace(**{name: jax.tree.map(lambda a: np.repeat(np.asarray(a), size, axis=0),
+                                                    getattr(one, name)) for name in per_row})
     return Told(population, np.zeros(size, f_dtype), np.zeros(size, bool), np.int32(0), np.zeros((size, 2), np.uint32),
                 np.float32(sign))
 

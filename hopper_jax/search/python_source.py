@@ -98,7 +98,7 @@ class PythonSource:
             self._block = self._propose(self.rows)
         block, row = self._block, self._block.next_row
         block.next_row += 1
-        values, fingerprints, local, temperature, _ = block.host
+        values, fingerprints, local, temperature, _, _ = block.host
         kind = CandidateType.LOCAL_SAMPLING if local[row] else CandidateType.RANDOM_SEEDING
         if self.space.host_driven:
             population, encoded, row_values, fingerprint = self.engine.host_driven_row(block.population,
@@ -124,7 +124,8 @@ class PythonSource:
         heat = np.where(np.arange(size) == 0, self.booking.stats.heat, 1.0)  # a duplicate's heat lasts one draw
         population, values, fingerprints = self.engine.propose(size, budget.progress(size), heat,
                                                                budget.explore(size), sequential=True)
-        host = jax.device_get((values, fingerprints, population.local, population.temperature, population.actions))
+        host = jax.device_get((values, fingerprints, population.local, population.temperature, population.actions,
+                               self.engine.compiled().encode(population) if self.space.host_driven else None))
         return _Block(population, (host[0], fingerprint_keys(host[1]), *host[2:]))
 
     def _admit(self, kind, encoded: Encoded, values, fingerprint, temperature, window, population,

@@ -150,7 +150,8 @@ class Search:
         state.draws += 1
         heat = temperature / max(engine.schedule[0], 1e-9)  # progress 0 → T = start temperature · heat
         population, values, fingerprints = engine.propose(1, [0.0], heat, [explore], retry=10**6 + state.draws)
-        host = jax.device_get((values, fingerprints, population.local, population.temperature, population.actions))
+        host = jax.device_get((values, fingerprints, population.local, population.temperature, population.actions,
+                               engine.compiled().encode(population) if self._space.host_driven else None))
         if self._space.host_driven:
             _, encoded, row_values, _ = engine.host_driven_row(population, host, 0)
             return self._space.to_python(row_values, encoded.objects)

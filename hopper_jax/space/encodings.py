@@ -6,8 +6,11 @@ Every built-in parameter lives inside jit in an internal encoding that is easy t
 - `Unbounded`: the float32 value itself;
 - `Discrete`: an int32 level index `k` in [0, levels - 1] (integers, powers, choices).
 
-`decode` maps the encoding to the numeric value the objective sees (inside bounds, on the grid).
-`move` is the phase-2 step of a vector of selected elements; `perturb` picks which elements move.
+`decode` maps the encoding to the numeric value the objective sees (inside bounds, on the grid);
+`decode_at` does the same for some elements of a leaf, given their flat positions.
+`move` is the phase-2 step of a vector of elements; `moves` picks which elements of a leaf move, at
+distinct positions, and returns them as (positions, new values): a phase-2 candidate is its best with a
+few elements replaced, so its cost is O(moved elements), not O(size).
 All functions act on one candidate; the core vmaps them over the population.
 """
 
@@ -47,46 +50,78 @@ def reflect_unit(z: jax.Array) -> jax.Array:
 EDGE = 1.0 - 2.0**-22
 
 
-def unit_uniforms(key: jax.Array, count: int) -> jax.Array:
-    """`count` float32 uniforms in (0, 1) from one PRNG key; shape (count,).
+def random_words(key: jax.Array, count: int) -> jax.Array:
+    """`count` random uint32 words from one typed PRNG key; shape (count,).
 
     With a threefry key (JAX's default) both 32-bit words of every threefry block are used, counter mode:
-    half the hashing of `jax.random.uniform`, which under JAX's default partitionable threefry spends a
-    whole block per word; phase-1 sampling was 1.2-1.4x faster (benchmarks/RESULTS.md §7). Other key
-    implementations go through `jax.random.uniform`.
+    half the hashing of `jax.random.bits` under JAX's default partitionable threefry, which spends a whole
+    block per word (phase-1 sampling was 1.2-1.4x faster, benchmarks/RESULTS.md §7). Other key
+    implementations go through `jax.random.bits`.
     """
-    tiny = float(np.finfo(np.float32).tiny)
     if str(jax.random.key_impl(key)) != "threefry2x32":
-        return jax.random.uniform(key, (count,), jnp.float32, minval=tiny, maxval=1.0)
-    bits = threefry_2x32(jax.random.key_data(key), jnp.arange(count, dtype=jnp.uint32))
-    unit = jax.lax.bitcast_convert_type((bits >> 9) | jnp.uint32(0x3F800000), jnp.float32) - 1.0  # [0, 1)
-    return jnp.maximum(unit, tiny)
+        return jax.random.bits(key, (count,), jnp.uint32)
+    return threefry_2x32(jax.random.key_data(key), jnp.arange(count, dtype=jnp.uint32))
+
+
+def unit_uniforms(key: jax.Array, count: int) -> jax.Array:
+    """`count` float32 uniforms in (0, 1) from one PRNG key; shape (count,)."""
+    return uniforms_of(random_words(key, count))
+
+
+def uniforms_of(words: jax.Array) -> jax.Array:
+    """Float32 uniforms in (0, 1) from uint32 words (their top 23 bits)."""
+    unit = jax.lax.bitcast_convert_type((words >> 9) | jnp.uint32(0x3F800000), jnp.float32) - 1.0  # [0, 1)
+    return jnp.maximum(unit, jnp.float32(np.finfo(np.float32).tiny))
+
+
+def _mul_high(a: jax.Array, b: jax.Array) -> jax.Array:
+    """The high 32 bits of the 64-bit product of uint32 arrays, from 16-bit limbs (no 64-bit types needed)."""
+    mask = jnp.uint32(0xFFFF)
+    a_low, a_high, b_low, b_high = a & mask, a >> 16, b & mask, b >> 16
+    low_low, low_high, high_low = a_low * b_low, a_low * b_high, a_high * b_low
+    middle = (low_low >> 16) + (low_high & mask) + (high_low & mask)
+    return a_high * b_high + (low_high >> 16) + (high_low >> 16) + (middle >> 16)
+
+
+def integers_of(words: jax.Array, high: jax.Array | int) -> jax.Array:
+    """Integers in [0, high) from pairs of uint32 words (shape (..., 2)): floor(w · high / 2^64) with w the
+    64-bit word, so every residue appears (no low bits lost to a float) and the bias is below high / 2^64."""
+    high = jnp.asarray(high).astype(jnp.uint32)
+    first, second = words[..., 0], words[..., 1]
+    low = first * high  # the low 32 bits of first · high
+    carried = low + _mul_high(second, high)
+    return (_mul_high(first, high) + (carried < low).astype(jnp.uint32)).astype(jnp.int32)
 
 
 class Draws:
-    """Uniform draws in (0, 1) from one PRNG call, handed out in slices (normals by inverse CDF).
+    """Random uint32 words from one PRNG call, handed out in slices as uniforms, normals or integers.
 
     One call means one threefry program for XLA to compile per jitted function instead of one per
-    random op, which cut the compile time of `ask` several-fold. Callers size it with the encodings'
-    `sample_draws` / `perturb_draws`.
+    random op, which cut the compile time of `ask` several-fold. A uniform or a normal takes one word, an
+    integer two. Callers size it with the encodings' `sample_draws` / `move_draws`.
     """
 
     def __init__(self, key: jax.Array, count: int):
-        self.values = unit_uniforms(key, max(count, 1))
+        """`key`: a typed PRNG key, or raw key data of JAX's default implementation."""
+        if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+            key = jax.random.wrap_key_data(key)
+        self.words = random_words(key, max(count, 1))
         self.offset = 0
 
     @classmethod
-    def resume(cls, values: jax.Array, offset: int) -> Draws:
-        """Draws that hand out `values` from `offset` on (to go on with another `Draws`'s values)."""
+    def resume(cls, words: jax.Array, offset: int) -> Draws:
+        """Draws that hand out `words` from `offset` on (to go on with another `Draws`'s words)."""
         draws = cls.__new__(cls)
-        draws.values, draws.offset = values, offset
+        draws.words, draws.offset = words, offset
         return draws
 
-    def uniform(self, shape: tuple[int, ...]) -> jax.Array:
-        count = math.prod(shape)
-        out = self.values[self.offset:self.offset + count].reshape(shape)
+    def take(self, count: int) -> jax.Array:
+        out = self.words[self.offset:self.offset + count]
         self.offset += count
         return out
+
+    def uniform(self, shape: tuple[int, ...]) -> jax.Array:
+        return uniforms_of(self.take(math.prod(shape))).reshape(shape)
 
     def normal(self, shape: tuple[int, ...]) -> jax.Array:
         # 2u - 1 rounds to -1 for the smallest u (probability 2^-23 per draw), where erfinv is infinite and a
@@ -95,8 +130,17 @@ class Draws:
         return jnp.sqrt(2.0).astype(jnp.float32) * jax.scipy.special.erfinv(centred)
 
     def integers(self, shape: tuple[int, ...], high: jax.Array | int) -> jax.Array:
-        """Integers in [0, high) (elementwise `high`)."""
-        return jnp.minimum(jnp.floor(self.uniform(shape) * high), jnp.asarray(high) - 1).astype(jnp.int32)
+        """Integers in [0, high) (elementwise `high` < 2^31), two words each."""
+        return integers_of(self.take(2 * math.prod(shape)).reshape(*shape, 2), high)
+
+
+def _flat(value: Any, index: jax.Array | None) -> jax.Array:
+    """A setting (scalar, or of the leaf's shape) for the flat leaf (index None) or at flat `index`."""
+    array = np.asarray(value)
+    if array.ndim == 0:
+        return jnp.asarray(array)
+    flat = jnp.asarray(array.reshape(-1))
+    return flat if index is None else flat[index]
 
 
 class Encoding:
@@ -109,17 +153,28 @@ class Encoding:
     def size(self) -> int:
         return math.prod(self.shape)
 
-    #: uniform draws one phase-2 move of one element needs
+    #: words one phase-2 move of one element needs
     move_draws = 1
+    #: words one phase-1 sample of one element needs
+    sample_words = 1
+
+    @property
+    def cap(self) -> int:
+        """Slots of a phase-2 move: the most elements it changes."""
+        return mutation_cap(self.size)
 
     @property
     def sample_draws(self) -> int:
-        return self.size
+        return self.size * self.sample_words
+
+    def move_words(self, slots: int) -> int:
+        """Words `moves` takes with `slots` slots: per slot a selection rank, a position (unless every element
+        has a slot) and a move."""
+        return slots * (self.move_draws + (1 if slots == self.size else 2))
 
     @property
     def perturb_draws(self) -> int:
-        cap = mutation_cap(self.size)
-        return cap * (1 + self.move_draws)
+        return self.move_words(self.cap)
 
     def sample(self, draws: Draws) -> jax.Array:
         raise NotImplementedError
@@ -132,26 +187,42 @@ class Encoding:
         raise NotImplementedError
 
     def decode(self, z: jax.Array) -> jax.Array:
+        return self.decode_at(z.reshape(-1), None).reshape(z.shape)
+
+    def decode_at(self, z: jax.Array, index: jax.Array | None) -> jax.Array:
+        """Decoded values of flat elements `z` at flat positions `index` (None: `z` is the whole flat leaf)."""
         raise NotImplementedError
 
     def encode(self, value: Any) -> np.ndarray:
         raise NotImplementedError
 
-    def perturb(self, draws: Draws, z: jax.Array, step: jax.Array, temperature: jax.Array) -> jax.Array:
-        """Move a temperature-dependent subset of the elements of `z` (at least one)."""
-        flat = z.reshape(-1)
-        cap = mutation_cap(self.size)
+    def moves(self, draws: Draws, z: jax.Array, step: jax.Array, temperature: jax.Array,
+              slots: int | None = None) -> tuple[jax.Array, jax.Array]:
+        """A phase-2 move of leaf `z`: (positions (slots,) int32, new values (slots,)).
+
+        round(T · cap) elements move (at least one, at most `cap`), at distinct positions; an unused slot k
+        holds position size + k (out of range: nothing there). With a slot per element (small leaves, or
+        `slots` = size) the moved elements are drawn among all; otherwise the flat leaf is split into `cap`
+        strata and one position is drawn in each chosen stratum.
+        """
+        flat, cap, size = z.reshape(-1), self.cap, self.size
+        slots = cap if slots is None else slots
         count = jnp.clip(jnp.round(temperature * cap), 1, cap).astype(jnp.int32)
-        if cap == self.size:  # dense: exactly `count` distinct elements
-            ranks = jnp.argsort(jnp.argsort(draws.uniform((self.size,))))
-            moved = self.move(draws, flat, step)
-            return jnp.where(ranks < count, moved, flat).reshape(self.shape)
-        # sparse: `count` of `cap` random positions; the others write out of range and are dropped
-        index = draws.integers((cap,), self.size)
-        index = jnp.where(jnp.arange(cap) < count, index, self.size)
-        safe = jnp.minimum(index, self.size - 1)
-        moved = self.move(draws, flat[safe], step, safe)
-        return flat.at[index].set(moved, mode="drop").reshape(self.shape)
+        chosen = jnp.argsort(jnp.argsort(draws.uniform((slots,)))) < count
+        if slots == size:
+            positions = jnp.arange(size, dtype=jnp.int32)
+        else:
+            bounds = (np.arange(slots + 1, dtype=np.int64) * size // slots).astype(np.int32)
+            lower, width = jnp.asarray(bounds[:-1]), jnp.asarray(np.diff(bounds))
+            offset = jnp.minimum(jnp.floor(draws.uniform((slots,)) * width).astype(jnp.int32), width - 1)
+            positions = lower + offset
+        moved = self.move(draws, flat[positions], step, positions)
+        return jnp.where(chosen, positions, size + jnp.arange(slots, dtype=jnp.int32)), moved
+
+    def perturb(self, draws: Draws, z: jax.Array, step: jax.Array, temperature: jax.Array) -> jax.Array:
+        """`z` with `moves` applied (dense; the core keeps moves sparse)."""
+        index, moved = self.moves(draws, z, step, temperature)
+        return z.reshape(-1).at[index].set(moved, mode="drop", unique_indices=True).reshape(self.shape)
 
 
 class Continuous(Encoding):
@@ -173,13 +244,15 @@ class Continuous(Encoding):
     def move(self, draws, z, step, index=None):
         return reflect_unit(z + BOUNDED_STEP * step * draws.normal(z.shape))
 
-    def decode(self, z):
-        x = jnp.float32(self.lo) + z * jnp.float32(self.width)
+    def decode_at(self, z, index):
+        def setting(value):
+            return _flat(value, index).astype(jnp.float32)
+
+        x = setting(self.lo) + z * setting(self.width)
         x = jnp.exp(x) if self.log else x
         if self.precision is not None:
-            x = jnp.clip(_round_grid(x, self.precision, self.log), jnp.float32(self.grid[0]),
-                         jnp.float32(self.grid[1]))
-        return jnp.clip(x, jnp.float32(self.lb), jnp.float32(self.ub)) if self.precision is None else x
+            return jnp.clip(_round_grid(x, self.precision, self.log), setting(self.grid[0]), setting(self.grid[1]))
+        return jnp.clip(x, setting(self.lb), setting(self.ub))
 
     def encode(self, value):
         x = np.broadcast_to(np.asarray(value, np.float64), self.shape)
@@ -211,7 +284,7 @@ class Unbounded(Encoding):
     def move(self, draws, z, step, index=None):
         return z + UNBOUNDED_STEP * step * draws.normal(z.shape)
 
-    def decode(self, z):
+    def decode_at(self, z, index):
         return z
 
     def encode(self, value):
@@ -226,7 +299,8 @@ class Discrete(Encoding):
     """
 
     dtype = jnp.int32
-    move_draws = 2
+    move_draws = 4  # a magnitude, a sign, and a nominal jump (two words)
+    sample_words = 2
 
     def __init__(self, levels: np.ndarray, shape: tuple[int, ...], *, ordinal: bool = True,
                  first: np.ndarray | int = 0, step: int = 1, base: int | None = None,
@@ -239,14 +313,13 @@ class Discrete(Encoding):
         return draws.integers(self.shape, jnp.int32(self.levels))
 
     def move(self, draws, k, step, index=None):
-        levels = jnp.int32(np.broadcast_to(self.levels, self.shape).reshape(-1)) if self.levels.ndim else \
-            jnp.int32(self.levels)
-        levels = jnp.broadcast_to(levels if index is None or not self.levels.ndim else levels[index], k.shape)
+        levels = jnp.broadcast_to(_flat(self.levels, index).astype(jnp.int32), k.shape)
         top = levels - 1
         magnitude, sign = draws.normal(k.shape), draws.uniform(k.shape)
         if not self.ordinal:  # a uniformly drawn *other* level
-            jump = 1 + jnp.minimum(jnp.floor(sign * jnp.maximum(top, 1)), jnp.maximum(top, 1) - 1).astype(jnp.int32)
+            jump = 1 + draws.integers(k.shape, jnp.maximum(top, 1))
             return jnp.where(levels > 1, (k + jump) % jnp.maximum(levels, 1), k)
+        draws.take(2 * k.size)  # the nominal jump's words, unused: every move takes the same words
         spread = BOUNDED_STEP * step * top.astype(jnp.float32)
         size = jnp.maximum(1.0, jnp.round(jnp.abs(magnitude) * spread))
         size = jnp.minimum(size, top.astype(jnp.float32)).astype(jnp.int32)
@@ -259,14 +332,13 @@ class Discrete(Encoding):
         # a reflection can bring a move back to its start: then step one level inwards instead
         return jnp.where((new == k) & (top > 0), jnp.where(k < top, k + 1, k - 1), new)
 
-    def decode(self, k):
+    def decode_at(self, k, index):
         if self.table is not None:
             return jnp.asarray(self.table)[k]
-        index = jnp.int32(self.first) + k
+        level = _flat(self.first, index).astype(jnp.int32) + k
         if self.base is not None:
-            return jnp.power(jnp.int32(self.base), index)
-        return jnp.int32(self.first) + jnp.int32(self.step) * k
+            return jnp.power(jnp.int32(self.base), level)
+        return _flat(self.first, index).astype(jnp.int32) + jnp.int32(self.step) * k
 
     def encode(self, value):
         return np.broadcast_to(np.asarray(value, np.int64), self.shape).astype(np.int32)
-

@@ -2,8 +2,12 @@
 
 The duplicate cache compares fingerprints instead of hashing whole candidates on the host, so its cost
 stays O(1) host work per candidate however large the arrays are: the device mixes every element (its
-bits and its position) with a MurmurHash3-style finaliser and sums the results (mod 2^32), in two lanes
-with different seeds. Inactive leaves (in unchosen options of a conditional choice) do not count.
+bits and its position) with a MurmurHash3-style finaliser and sums the results (mod 2^32) per leaf, in two
+lanes with different seeds; a leaf's sum is mixed with its index, and the leaves' hashes are summed.
+Inactive leaves (in unchosen options of a conditional choice) do not count.
+
+Because a leaf's hash depends on the sum of its elements' terms, a candidate that differs from another in
+a few elements has a fingerprint computed from the other's sums in O(elements changed): `changed_sums`.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 
 _SEEDS = (np.uint32(0x9E3779B1), np.uint32(0x85EBCA77))
+#: Leaves with at most this many elements share one concatenated block in `leaf_sums`.
+SMALL_LEAF = 64
 
 
 def _mix(h: jax.Array) -> jax.Array:
@@ -35,40 +41,61 @@ def _bits(value: jax.Array) -> jax.Array:
     return jax.lax.bitcast_convert_type(value.astype(jnp.int32), jnp.uint32)
 
 
-def fingerprint(values: tuple[jax.Array, ...], active: jax.Array | None = None) -> jax.Array:
-    """(2,) uint32 fingerprint of one candidate's decoded values; `active` masks leaves out.
+def _terms(bits: jax.Array, positions: jax.Array, salts: jax.Array) -> jax.Array:
+    """(2, n) per-element terms: mix(bits ^ mix(position · C + seed + leaf salt)) in both lanes."""
+    seeds = jnp.asarray(np.asarray(_SEEDS, np.uint32))[:, None]  # (2, 1): both lanes at once
+    return _mix(bits ^ _mix(positions.astype(jnp.uint32) * jnp.uint32(0x27D4EB2F) + seeds + salts))
 
-    Leaf j hashes to mix(sum_i mix(bits_i ^ salt(i, j)) + j), and the fingerprint is the sum of the leaves'
-    hashes. Leaves of at most `SMALL_LEAF` elements are hashed together in one concatenated block (a space
-    of many scalars then costs a few operations, not a few dozen per leaf); larger leaves one at a time.
+
+def _salt(leaf: int) -> int:
+    return (leaf * 0x165667B1) & 0xFFFFFFFF  # wraps like uint32 arithmetic
+
+
+def leaf_sums(values: tuple[jax.Array, ...]) -> jax.Array:
+    """(2, L) uint32: per leaf, the sum (mod 2^32) of its elements' terms, in both lanes.
+
+    Leaves of at most `SMALL_LEAF` elements are hashed together in one concatenated block (a space of many
+    scalars then costs a few operations, not a few dozen per leaf); larger leaves one at a time.
     """
     small = [j for j, value in enumerate(values) if value.size <= SMALL_LEAF]
-    blocks = ([small] if small else []) + [[j] for j, value in enumerate(values) if value.size > SMALL_LEAF]
-    lanes = jnp.zeros(len(_SEEDS), jnp.uint32)
-    for leaves in blocks:
-        hashes = _block_hashes([_bits(values[j]) for j in leaves], leaves)  # (2, len(leaves))
-        if active is not None:
-            hashes = jnp.where(active[jnp.asarray(leaves)], hashes, jnp.uint32(0))
-        lanes = lanes + jnp.sum(hashes, axis=1, dtype=jnp.uint32)
-    return lanes
+    columns = {}
+    if small:
+        sizes = [values[j].size for j in small]
+        bits = jnp.concatenate([_bits(values[j]) for j in small])
+        positions = jnp.concatenate([jnp.arange(size, dtype=jnp.uint32) for size in sizes])
+        salts = jnp.concatenate([jnp.full(size, _salt(j), jnp.uint32) for j, size in zip(small, sizes)])
+        terms = _terms(bits, positions, salts)
+        bounds = np.cumsum([0, *sizes])
+        for j, a, b in zip(small, bounds[:-1], bounds[1:]):
+            columns[j] = jnp.sum(terms[:, a:b], axis=1, dtype=jnp.uint32)
+    for j, value in enumerate(values):
+        if j not in columns:
+            terms = _terms(_bits(value), jnp.arange(value.size, dtype=jnp.uint32), jnp.uint32(_salt(j)))
+            columns[j] = jnp.sum(terms, axis=1, dtype=jnp.uint32)
+    if not values:
+        return jnp.zeros((2, 0), jnp.uint32)
+    return jnp.stack([columns[j] for j in range(len(values))], axis=1)
 
 
-#: Leaves with at most this many elements share one concatenated block in `fingerprint`.
-SMALL_LEAF = 64
+def changed_sums(leaf: int, old: jax.Array, new: jax.Array, positions: jax.Array, valid: jax.Array) -> jax.Array:
+    """(2,) the change of leaf `leaf`'s sums when its elements at flat `positions` (where `valid`) go from
+    decoded values `old` to `new` (positions distinct)."""
+    salt = jnp.uint32(_salt(leaf))
+    change = _terms(_bits(new), positions, salt) - _terms(_bits(old), positions, salt)
+    return jnp.sum(jnp.where(valid, change, jnp.uint32(0)), axis=1, dtype=jnp.uint32)
 
 
-def _block_hashes(bits: list[jax.Array], leaves: list[int]) -> jax.Array:
-    """(2, L) uint32: the hash of each of the L leaves `leaves` (flat uint32 `bits`) in both lanes."""
-    sizes = [b.shape[0] for b in bits]
-    salts = [(leaf * 0x165667B1) & 0xFFFFFFFF for leaf in leaves]  # wraps like uint32 arithmetic
-    position = jnp.concatenate([jnp.arange(size, dtype=jnp.uint32) for size in sizes])
-    leaf_salt = jnp.concatenate([jnp.full(size, salt, jnp.uint32) for size, salt in zip(sizes, salts)])
-    seeds = jnp.asarray(np.asarray(_SEEDS, np.uint32))[:, None]  # (2, 1): both lanes at once
-    mixed = _mix(jnp.concatenate(bits) ^ _mix(position * jnp.uint32(0x27D4EB2F) + seeds + leaf_salt))  # (2, N)
-    bounds = np.cumsum([0, *sizes])
-    sums = jnp.stack([jnp.sum(mixed[:, a:b], axis=1, dtype=jnp.uint32) for a, b in zip(bounds[:-1], bounds[1:])],
-                     axis=1)
-    return _mix(sums + jnp.asarray(np.asarray(leaves, np.uint32)))
+def combine(sums: jax.Array, active: jax.Array | None = None) -> jax.Array:
+    """(2,) fingerprint from (2, L) leaf sums: the sum of mix(sum + leaf index) over the active leaves."""
+    hashes = _mix(sums + jnp.arange(sums.shape[1], dtype=jnp.uint32))
+    if active is not None:
+        hashes = jnp.where(active, hashes, jnp.uint32(0))
+    return jnp.sum(hashes, axis=1, dtype=jnp.uint32)
+
+
+def fingerprint(values: tuple[jax.Array, ...], active: jax.Array | None = None) -> jax.Array:
+    """(2,) uint32 fingerprint of one candidate's decoded values; `active` masks leaves out."""
+    return combine(leaf_sums(values), active)
 
 
 def as_int(fingerprint_row: np.ndarray) -> int:

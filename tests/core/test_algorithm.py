@@ -74,6 +74,7 @@ TEN_ALGO = hj.hopper(TEN, seeding_fraction=0.25, start_temperature=1.0, end_temp
 P = 20
 _ask = jax.jit(TEN_ALGO.ask)
 tell = jax.jit(TEN_ALGO.tell)
+_encode = jax.jit(TEN_ALGO.encode)
 
 
 def ask(key, state, progress, heat=1.0, explore=None):
@@ -93,7 +94,7 @@ def state_with(score: float, log_step: float = 0.0):
 
 
 def stacked(population):
-    return np.stack([np.asarray(z) for z in population.encoded], axis=1)  # (P, 10)
+    return np.stack([np.asarray(z) for z in _encode(population)], axis=1)  # (P, 10)
 
 
 def best_of(state):
@@ -109,8 +110,9 @@ def test_init_state():
 
 def test_population_layout():
     population = ask(jax.random.key(0), TEN_ALGO.init(), [0.5])
-    assert len(population.encoded) == 10
-    assert all(z.shape == (P,) for z in population.encoded)
+    encoded = _encode(population)
+    assert len(encoded) == 10 and all(z.shape == (P,) for z in encoded)
+    assert all(i.shape == (P, 1) and m.shape == (P, 1) for i, m in zip(population.index, population.moved))
     assert population.actions.shape == (P, 10) and population.actions.dtype == jnp.int8
     assert population.local.shape == (P,) and population.temperature.shape == (P,)
     (decoded,) = [np.stack([np.asarray(v) for v in TEN_ALGO.decode(population)], axis=1)]
@@ -283,8 +285,12 @@ def test_improving_moves_are_merged_into_row_0_of_the_next_cold_ask_only():
     state = state_with(0.0)
     rows = np.full((P, 10), 0.5, np.float32)
     rows[np.arange(10), np.arange(10)] += 0.1  # row i moves parameter i
-    population = Population(tuple(jnp.asarray(rows[:, j]) for j in range(10)), jnp.ones(P, bool),
+    index = tuple(jnp.asarray(np.where(np.arange(P) == j, 0, 1)[:, None], jnp.int32) for j in range(10))
+    population = Population(jnp.zeros((P, 2), jnp.uint32), jnp.zeros(P, bool), state.best, index,
+                            tuple(jnp.full((P, 1), 0.6, jnp.float32) for _ in range(10)),
+                            tuple(z[None] for z in state.best), jnp.int32(0), jnp.ones(P, bool),
                             jnp.zeros((P, 10), jnp.int8), jnp.full(P, 0.5))
+    np.testing.assert_allclose(stacked(population), rows, atol=1e-7)
     told = tell(state, population, scores([1.0, 2.0] + [-1.0] * (P - 2)))  # rows 0 and 1 improve
     np.testing.assert_array_equal(best_of(told), rows[1])
     assert bool(told.has_merged)
@@ -367,7 +373,7 @@ def test_ask_on_a_large_array_moves_few_elements_at_low_temperature():
     space = Space({"x": hj.float(-1, 1, shape=(10_000,))})
     algo = hj.hopper(space, start_temperature=0.01, end_temperature=0.01)
     population = jax.jit(algo.ask)(jax.random.key(0), algo.init(), jnp.full((8,), 0.5))
-    (x,) = population.encoded
+    (x,) = jax.jit(algo.encode)(population)
     changed = np.sum(np.asarray(x) != 0.5, axis=1)
     assert np.all(changed >= 1) and np.all(changed <= round(0.01 * mutation_cap(10_000))), changed
     (values,) = algo.decode(population)
@@ -378,7 +384,7 @@ def test_ask_resamples_the_subtree_of_a_choice_that_switches_on():
     space = Space({"opt": hj.choice("sgd", {"name": "adam", "b1": hj.float(0, 1)}), "lr": hj.float(0, 1)})
     algo = hj.hopper(space, start_temperature=0.2, end_temperature=0.2)  # one parameter moves per row
     population = jax.jit(algo.ask)(jax.random.key(0), algo.init(), jnp.full((256,), 0.5))
-    opt, b1, lr = (np.asarray(z) for z in population.encoded)
+    opt, b1, lr = (np.asarray(z) for z in jax.jit(algo.encode)(population))
     switched = opt == 1
     assert 30 < switched.sum() < 200
     assert np.all(b1[switched] != 0.5)  # fresh sample of the option that became active
@@ -395,8 +401,8 @@ def test_phase_1_sampling_in_row_batches_gives_the_same_population_as_one_vmap(m
     algo = hj.hopper(space)
     key, progress = jax.random.key(3), jnp.linspace(0.0, 0.5, 10)  # both phases in one population
 
-    def ask():  # a fresh function each time, so that jit traces it again
-        function = jax.jit(lambda k, s, p: algo.ask(k, s, p))
+    def ask():  # a fresh function each time, so that jit traces it again (phase-1 rows are drawn by decode)
+        function = jax.jit(lambda k, s, p: algo.decode(algo.ask(k, s, p)))
         return function(key, algo.init(), progress), function.lower(key, algo.init(), progress).as_text()
 
     whole, whole_program = ask()
@@ -405,4 +411,4 @@ def test_phase_1_sampling_in_row_batches_gives_the_same_population_as_one_vmap(m
     assert batched_program.count("stablehlo.while") > whole_program.count("stablehlo.while")  # a scan over batches
     for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(batched)):
         np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(whole.encoded[0][0], whole.encoded[0][1])  # rows differ: keys were not reused
+    assert not np.array_equal(whole[0][0], whole[0][1])  # rows differ: keys were not reused

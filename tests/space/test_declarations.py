@@ -26,7 +26,7 @@ def all_values(param) -> set:
 def sampled_values(param, n: int = 2000, seed: int = 0) -> set:
     space = Space({"x": param})
     encoding = space.leaves[0].encoding
-    draws = Draws(jax.random.key(seed), n)
+    draws = Draws(jax.random.key(seed), 2 * n)  # two words per integer
     z = draws.integers((n,), np.int32(encoding.levels))
     return set(np.asarray(encoding.decode(z)).tolist())
 

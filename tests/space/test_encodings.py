@@ -111,8 +111,39 @@ def test_draws_hand_out_distinct_slices():
     assert b.shape == (2, 3)
     assert np.all(a > 0) and np.all(a < 1) and np.all(b > 0) and np.all(b < 1)
     assert not np.any(np.isin(a, b))
-    ints = np.asarray(Draws(jax.random.key(1), 1000).integers((1000,), 7))
+    ints = np.asarray(Draws(jax.random.key(1), 2000).integers((1000,), 7))  # two words per integer
     assert ints.min() == 0 and ints.max() == 6
+
+
+def test_integers_use_whole_words_and_are_unbiased():
+    """A float uniform scaled by a huge range kept only its top 23 bits: 20 000 draws of [0, 2^31 - 2) were
+    all multiples of 256. Integers from two 32-bit words reach every residue, evenly."""
+    from hopper_jax.space.encodings import integers_of
+
+    draws = np.asarray(jax.jit(lambda k: Draws(k, 40_000).integers((20_000,), 2**31 - 2))(jax.random.key(0)))
+    assert len(np.unique(draws % 256)) == 256 and draws.min() >= 0 and draws.max() < 2**31 - 2
+    counts = np.bincount(draws % 256, minlength=256)
+    assert counts.min() > 40 and counts.max() < 120  # about 78 each
+    small = np.asarray(Draws(jax.random.key(1), 60_000).integers((30_000,), 3))
+    assert np.all(np.abs(np.bincount(small) / 30_000 - 1 / 3) < 0.01)
+    words = jnp.asarray([[0xFFFFFFFF, 0xFFFFFFFF], [0, 0], [0x80000000, 0]], jnp.uint32)  # exact cases
+    assert np.asarray(integers_of(words, 10)).tolist() == [9, 0, 5]
+
+
+def test_moved_positions_are_distinct_in_every_row_and_unused_slots_point_past_the_leaf():
+    encoding = Space({"x": hj.float(-1, 1, shape=(1000,))}).leaves[0].encoding
+    moves = jax.jit(jax.vmap(lambda key, t: encoding.moves(Draws(key, encoding.perturb_draws), jnp.full(1000, 0.5),
+                                                           jnp.float32(1.0), t)))
+    index, _ = moves(jax.random.split(jax.random.key(0), 64), jnp.linspace(0.0, 1.0, 64))
+    index = np.asarray(index)
+    assert index.shape == (64, encoding.cap)
+    for row in index:
+        assert len(np.unique(row)) == len(row)  # no scatter ever writes one element twice
+    valid = index < 1000
+    assert valid.sum(axis=1).min() >= 1 and valid.sum(axis=1).max() == encoding.cap
+    assert np.all(index[~valid] >= 1000)
+    hits = np.bincount(index[valid], minlength=1000)  # positions spread over the whole leaf
+    assert np.count_nonzero(hits) > 600
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -404,8 +435,8 @@ def test_unit_uniforms_are_in_the_open_unit_interval_and_use_both_words_of_a_blo
 def test_normal_draws_stay_finite_and_symmetric_at_the_extreme_uniforms():
     from hopper_jax.space.encodings import Draws
 
-    draws = Draws(jax.random.key(0), 4)
-    draws.values = jnp.asarray([np.finfo(np.float32).tiny, 2.0**-23, 1 - 2.0**-23, 0.5], jnp.float32)
+    draws = Draws(jax.random.key(0), 4)  # words giving the uniforms tiny, 2^-23, 1 - 2^-23 and 0.5
+    draws.words = jnp.asarray([0, 1 << 9, (2**23 - 1) << 9, (2**22) << 9], jnp.uint32)
     normals = np.asarray(draws.normal((4,)))
     assert np.all(np.isfinite(normals))  # the smallest uniform once gave -inf, and a NaN candidate
     assert normals[0] == normals[1] == -normals[2] and normals[3] == 0 and normals[2] > 5
