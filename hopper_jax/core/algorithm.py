@@ -45,7 +45,7 @@ import numpy as np
 
 from ..space.compile import Space
 from ..space.encodings import Continuous, Draws, reflect_unit
-from ..space.fingerprint import changed_sums, combine, fingerprint, leaf_sums
+from ..space.fingerprint import SMALL_LEAF, changed_sums, combine, fingerprint, leaf_sums
 
 KEEP, MUTATE, RESAMPLE = 0, 1, 2
 #: Success rate the step adaptation aims for (Rechenberg's 1/5 rule).
@@ -224,47 +224,40 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         return Population(keys, ~local, state.best, index, moved, tuple(m[None] for m in state.merged),
                           use_merged.astype(jnp.int32), local, actions, temperature)
 
-    def _rows(population: Population, base: tuple, apply: Callable, sampled_rows: Callable) -> tuple:
-        """(P, ...) rows: `base` with moves applied (`apply(j, flat base, index, moved)`), the sampled rows
-        from `sampled_rows(keys)`, the given rows (`apply` of None) over the first rows."""
+    def _rows(population: Population, base: tuple, convert: Callable, sampled_rows: Callable, given: tuple) -> tuple:
+        """(P, ...) rows: the flat `base` rows with the moved elements in (`convert(j, encoded values,
+        positions)` gives leaf j's row values), the sampled rows from `sampled_rows(key)`, and the `given` rows
+        over the first rows."""
         size = population.local.shape[0]
 
-        def moved_rows():
-            return tuple(jax.vmap(lambda i, m, j=j, b=b: apply(j, b.reshape(-1), i, m))(
-                population.index[j], population.moved[j]).reshape(size, *enc.shape)
-                for j, (enc, b) in enumerate(zip(encodings, base)))
+        def moved(j, enc, b):
+            index, new = population.index[j], population.moved[j]
+            if enc.size == 1:  # a scalar: a select, not a scatter
+                return jnp.where(index[:, 0] < 1, convert(j, new[:, 0], jnp.zeros((), jnp.int32)), b[0])
+            return jax.vmap(lambda i, m: b.at[i].set(convert(j, m, jnp.minimum(i, enc.size - 1)), mode="drop",
+                                                     unique_indices=True))(index, new)
 
-        def drawn_rows():
-            return map_rows(sampled_rows, population.keys, space.array_size)
+        rows = tuple(moved(j, enc, b.reshape(-1)).reshape(size, *enc.shape)
+                     for j, (enc, b) in enumerate(zip(encodings, base)))
 
-        def mixed():
-            return tuple(where_rows(population.sampled, d, m) for d, m in zip(drawn_rows(), moved_rows()))
+        def with_drawn(rows):  # phase-1 rows: the samples of their keys
+            drawn = map_rows(sampled_rows, population.keys, space.array_size)
+            return tuple(where_rows(population.sampled, d, r) for d, r in zip(drawn, rows))
 
-        case = jnp.where(jnp.all(population.sampled), 1, jnp.where(jnp.any(population.sampled), 2, 0))
-        rows = jax.lax.switch(case, [moved_rows, drawn_rows, mixed])
-        count = population.given[0].shape[0] if population.given else 0
+        rows = jax.lax.cond(jnp.any(population.sampled), with_drawn, lambda r: r, rows)
+        count = given[0].shape[0] if given else 0
         if not count:
             return rows
-        given = apply(None, population.given, None, None)
         put = jnp.arange(count) < population.n_given
         return tuple(r.at[:count].set(where_rows(put, g, r[:count])) for r, g in zip(rows, given))
 
     def encode(population: Population) -> tuple:
-        def apply(j, base, index, moved):
-            if j is None:
-                return base
-            return base.at[index].set(moved, mode="drop", unique_indices=True)
-
-        return _rows(population, population.base, apply, sample_one)
+        return _rows(population, population.base, lambda j, moved, index: moved, sample_one, population.given)
 
     def decode(population: Population) -> tuple:
-        def apply(j, base_values, index, moved):
-            if j is None:  # the given rows, encoded
-                return jax.vmap(space.decode)(base_values)
-            safe = jnp.minimum(index, encodings[j].size - 1)
-            return base_values.at[index].set(encodings[j].decode_at(moved, safe), mode="drop", unique_indices=True)
-
-        return _rows(population, space.decode(population.base), apply, lambda key: space.decode(sample_one(key)))
+        given = jax.vmap(space.decode)(population.given) if population.given else ()
+        return _rows(population, space.decode(population.base), lambda j, moved, index: encodings[j].decode_at(
+            moved, index), lambda key: space.decode(sample_one(key)), given)
 
     def row(population: Population, i: jax.Array) -> tuple:
         """Row i's encoding, rebuilt in O(size): given, sampled from its key, or the base moved."""
@@ -279,30 +272,36 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
             out = tuple(jnp.where(is_given, g[jnp.minimum(i, count - 1)], o) for g, o in zip(population.given, out))
         return out
 
+    large = [j for j, enc in enumerate(encodings) if enc.size > SMALL_LEAF]
+    small = frozenset(j for j in range(len(encodings)) if j not in large)
+
     def fingerprints(population: Population, values: tuple) -> jax.Array:
-        """(P, 2) fingerprints of the decoded `values`: phase-2 rows from the base's in O(moved elements)."""
-        if space.has_conditions or not values:
+        """(P, 2) fingerprints of the decoded `values`; the large leaves of phase-2 rows from the base's sums in
+        O(moved elements), everything else (small leaves, phase-1 and given rows) hashed in full."""
+        if space.has_conditions or not large:
             active = None
             if space.has_conditions:
                 active = jax.vmap(lambda *z: space.active(z)[jnp.asarray(space.array_leaves, jnp.int32)])(
                     *encode(population))
             return jax.vmap(fingerprint)(values, active)
         base_values = space.decode(population.base)
-        sums = leaf_sums(base_values)
+        base_sums = leaf_sums(base_values, frozenset(large))
 
         def moved_one(index, row_values):
-            change = jnp.stack([
-                changed_sums(j, base_values[j].reshape(-1)[jnp.minimum(index[j], enc.size - 1)],
-                             row_values[j].reshape(-1)[jnp.minimum(index[j], enc.size - 1)], index[j],
-                             index[j] < enc.size)
-                for j, enc in enumerate(encodings)], axis=1)
-            return combine(sums + change)
+            sums = leaf_sums(row_values, small)
+            for j in large:
+                size = encodings[j].size
+                safe = jnp.minimum(index[j], size - 1)
+                change = changed_sums(j, base_values[j].reshape(-1)[safe], row_values[j].reshape(-1)[safe],
+                                      index[j], index[j] < size)
+                sums = sums.at[:, j].set(base_sums[:, j] + change)
+            return combine(sums)
 
         moved = jax.vmap(moved_one)(population.index, values)
+        rows = jnp.arange(moved.shape[0])
         whole = population.sampled
         if population.given and population.given[0].shape[0]:
-            count = population.given[0].shape[0]
-            whole = whole | ((jnp.arange(whole.shape[0]) < count) & (jnp.arange(whole.shape[0]) < population.n_given))
+            whole = whole | ((rows < population.given[0].shape[0]) & (rows < population.n_given))
         full = jax.lax.cond(jnp.any(whole), lambda v: jax.vmap(fingerprint)(v), lambda v: jnp.zeros_like(moved),
                             values)
         return jnp.where(whole[:, None], full, moved)

@@ -89,25 +89,30 @@ def generation_step(algo: Hopper):
         return (algo.tell(state, population, scores), seen.insert(table, told.fingerprints, rows),
                 jnp.where(improved, winner, -1))
 
+    @jax.jit
+    def draw(base_key, state, plan, retry):
+        """One draw of the whole population (retry 0: cold, with the queued guesses), decoded and fingerprinted.
+        Jitted once per engine, so that its shapes and the loop body share one trace."""
+        size = plan.progress.shape[0]
+        guess_rows = jnp.arange(size) < plan.n_guesses
+        heat = jnp.where(retry == 0, 1.0, DUPLICATE_HEAT ** retry.astype(jnp.float32))
+        population = algo.ask(step_keys(base_key, plan.first_step, size, retry), state, plan.progress, heat,
+                              plan.explore)
+        if plan.guesses:  # rows 0 .. n - 1 are the queued guesses (else row 0 may be the merged candidate)
+            guessing = plan.n_guesses > 0
+            given = tuple(g.at[0].set(jnp.where(guessing, g[0], m[0])) for g, m in zip(plan.guesses,
+                                                                                       population.given))
+            population = population._replace(given=given,
+                                             n_given=jnp.where(guessing, plan.n_guesses, population.n_given),
+                                             local=population.local & ~guess_rows,
+                                             sampled=population.sampled & ~guess_rows)
+        values = algo.decode(population)
+        return population, values, algo.fingerprints(population, values)
+
+    @jax.jit
     def propose(base_key, state, table, plan):
         size = plan.progress.shape[0]
-        rows = jnp.arange(size)
-        guess_rows = rows < plan.n_guesses
-
-        def draw(retry):
-            heat = jnp.where(retry == 0, 1.0, DUPLICATE_HEAT ** retry.astype(jnp.float32))
-            population = algo.ask(step_keys(base_key, plan.first_step, size, retry), state, plan.progress,
-                                  heat, plan.explore)
-            if plan.guesses:  # rows 0 .. n - 1 are the queued guesses (else row 0 may be the merged candidate)
-                guessing = plan.n_guesses > 0
-                given = tuple(g.at[0].set(jnp.where(guessing, g[0], m[0])) for g, m in zip(plan.guesses,
-                                                                                           population.given))
-                population = population._replace(given=given,
-                                                 n_given=jnp.where(guessing, plan.n_guesses, population.n_given),
-                                                 local=population.local & ~guess_rows,
-                                                 sampled=population.sampled & ~guess_rows)
-            values = algo.decode(population)
-            return population, values, algo.fingerprints(population, values)
+        guess_rows = jnp.arange(size) < plan.n_guesses
 
         def duplicates(fingerprints):
             return plan.counted & (seen.contains(table, fingerprints) | seen.repeats(fingerprints))
@@ -119,7 +124,7 @@ def generation_step(algo: Hopper):
         def round_(carry):
             retry, population, values, fingerprints, duplicate = carry
             take = (retry == 0) | (duplicate & ~guess_rows)
-            new, new_values, new_fingerprints = draw(retry)
+            new, new_values, new_fingerprints = draw(base_key, state, plan, retry)
             first = retry == 0
             merged_again = take[0] & ~first & (plan.n_guesses == 0)  # a duplicate merged candidate is re-drawn
             population = jax.tree.map(lambda n, o: jnp.where(first, n, o), new, population)
@@ -129,7 +134,8 @@ def generation_step(algo: Hopper):
             fingerprints = where_rows(take, new_fingerprints, fingerprints)
             return retry + 1, population, values, fingerprints, duplicates(fingerprints)
 
-        start = (jnp.int32(0), *_zeros(jax.eval_shape(draw, jnp.int32(0))), jnp.zeros(size, bool))
+        shapes = jax.eval_shape(draw, base_key, state, plan, jnp.int32(0))
+        start = (jnp.int32(0), *_zeros(shapes), jnp.zeros(size, bool))
         _, population, values, fingerprints, duplicate = jax.lax.while_loop(another_round, round_, start)
         return population, values, fingerprints, duplicate
 

@@ -51,13 +51,15 @@ def _salt(leaf: int) -> int:
     return (leaf * 0x165667B1) & 0xFFFFFFFF  # wraps like uint32 arithmetic
 
 
-def leaf_sums(values: tuple[jax.Array, ...]) -> jax.Array:
-    """(2, L) uint32: per leaf, the sum (mod 2^32) of its elements' terms, in both lanes.
+def leaf_sums(values: tuple[jax.Array, ...], only: frozenset[int] | None = None) -> jax.Array:
+    """(2, L) uint32: per leaf, the sum (mod 2^32) of its elements' terms, in both lanes (with `only`, just
+    those leaves; the others are 0).
 
     Leaves of at most `SMALL_LEAF` elements are hashed together in one concatenated block (a space of many
     scalars then costs a few operations, not a few dozen per leaf); larger leaves one at a time.
     """
-    small = [j for j, value in enumerate(values) if value.size <= SMALL_LEAF]
+    wanted = set(range(len(values))) if only is None else only
+    small = [j for j, value in enumerate(values) if value.size <= SMALL_LEAF and j in wanted]
     columns = {}
     if small:
         sizes = [values[j].size for j in small]
@@ -69,7 +71,9 @@ def leaf_sums(values: tuple[jax.Array, ...]) -> jax.Array:
         for j, a, b in zip(small, bounds[:-1], bounds[1:]):
             columns[j] = jnp.sum(terms[:, a:b], axis=1, dtype=jnp.uint32)
     for j, value in enumerate(values):
-        if j not in columns:
+        if j not in wanted:
+            columns[j] = jnp.zeros(2, jnp.uint32)
+        elif j not in columns:
             terms = _terms(_bits(value), jnp.arange(value.size, dtype=jnp.uint32), jnp.uint32(_salt(j)))
             columns[j] = jnp.sum(terms, axis=1, dtype=jnp.uint32)
     if not values:
