@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..evaluators.outcome import FAILED, OK, PRUNED, Outcome
-from . import checkpointing
+from .journal_records import generation_record, journal_record
 from .callbacks import CallbackList, CandidateType, ParamInfo
 from .history import STATUS_CODE, Generation, History, _LazyList
 from .report import SummaryRow, format_summary
@@ -85,10 +85,11 @@ class GenerationResult:
 
 
 class Booking:
-    """Books every evaluation of one run; `stats` and the journal lines are what a checkpoint needs."""
+    """Books every evaluation of one run; `stats` and the journal lines are what a checkpoint needs.
+    `journal`: the checkpoint's Codec when the run keeps a journal, else None."""
 
     def __init__(self, search: Any, state: SearchState, history: History, callbacks: CallbackList, *,
-                 ignore_nans: bool, keep_history: bool, use_cache: bool, pruner: Any = None, journal: bool = False):
+                 ignore_nans: bool, keep_history: bool, use_cache: bool, pruner: Any = None, journal: Any = None):
         self.search, self.state, self.history, self.callbacks = search, state, history, callbacks
         self.space = search.space
         self.ignore_nans, self.keep_history, self.use_cache = ignore_nans, keep_history, use_cache
@@ -149,9 +150,9 @@ class Booking:
         if self.keep_history:
             self.history.append(candidate, f, info, outcome.status, self._slim, duration=outcome.seconds)
         if self.journal and not getattr(outcome, "replayed", False):
-            self.lines.append(checkpointing.journal_record(
+            self.lines.append(journal_record(
                 candidate, f, info, outcome, key, info.finished_at - self.history.start_time, self.elapsed(),
-                self.history.max_array_size))
+                self.history.max_array_size, self.journal))
         if self.use_cache:
             self.state.seen[key] = None
         self._advance(1)
@@ -197,8 +198,8 @@ class Booking:
                 kinds[rows], result.temperature[rows].astype(np.float64), result.first_step + rows,
                 finished, per_row, errors)
         if self.journal and not result.replayed:
-            self.lines.append(checkpointing.generation_record(result, kinds, finished - self.history.start_time,
-                                                              self.elapsed(), self._journal_leaves(result)))
+            self.lines.append(generation_record(result, kinds, finished - self.history.start_time,
+                                                self.elapsed(), self._journal_leaves(result)))
         self.stats.duplicates += int(np.count_nonzero(duplicate))
         if self.callbacks.defines("on_generation_end"):
             self.callbacks.on_generation_end(self.space.jax_tree(tuple(v[:n] for v in result.values)), f, infos)

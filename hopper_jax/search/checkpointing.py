@@ -1,40 +1,40 @@
-"""Checkpoints of a search: what a snapshot holds, the journal records, and resuming from both.
+"""Checkpoints of a search: what a snapshot holds, opening a checkpoint directory, and resuming from it.
 
 A snapshot (Orbax, see persistence/store.py) holds the `SearchState` between two bookings of the run: the
-core state, the best (arrays and Python objects), the queue of guesses, JAX mode's table of seen
+core state, the best (arrays and Python-side values), the queue of guesses, JAX mode's table of seen
 fingerprints, the counters of the run, the pruner's state and, for a pool, the drawn candidates not yet
 told (at most n_jobs); its frontier t is the first step not yet booked. Its size does not grow with the
-history. The history and the duplicate cache are rebuilt from the journal; journal records of steps >= t
-are replayed: the resumed search draws the same candidates from the same keys, and a candidate (or a JAX
-generation) whose outcome is in the journal is not evaluated again. In-flight candidates (no record) are
-evaluated again.
+history. The history and the duplicate cache are rebuilt from the journal (journal_records.py); journal
+records of steps >= t are replayed: the resumed search draws the same candidates from the same keys, and a
+candidate (or a JAX generation) whose outcome is in the journal is not evaluated again. In-flight
+candidates (no record) are evaluated again.
 
-Journal records: one per Python-mode evaluation (the candidate as JSON), one per JAX-mode generation
-(columns in base64: values of the objective, fingerprints, phases, temperatures, and the candidates' values
-or, for leaves over `max_array_size` elements, their summaries; candidates can be drawn again from the seed
-and the step), and one listing the duplicate cache when a search already knew candidates.
+Everything is data (JSON and arrays): the space's own objects (a choice's options, constants) are written
+as references to the declaration, and anything else that would need pickling (a `custom()` value that is
+not JSON data) is refused unless the user passes `allow_pickle=True`, both to write and to read.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from typing import Any
 
-import cloudpickle
 import jax
 import numpy as np
 
-from ..core.algorithm import HopperState
+from ..core.algorithm import HopperState, Population
 from ..core.seen import SeenTable
-from ..evaluators.outcome import Outcome
-from ..persistence import CheckpointStore, CorruptCheckpointWarning, from_json, pack, to_json, unpack
+from ..persistence import CheckpointStore, Codec, CorruptCheckpointWarning
+from ..space import declarations as d
+from ..space.compile import contains_parameter
 from .callbacks import CandidateType, ParamInfo
 from .candidates import Encoded
-from .history import FAILED, OK, STATUS_CODE, Generation, summarize_arrays
+from .journal_records import Replay, Restorer, existing_records, step_of, well_formed
 from .state import Best
 
-FORMAT = 2  # version of the checkpoint layout
+FORMAT = 3  # version of the checkpoint layout (3: data only, no pickled state)
 
 
 # ---- the space, described for the compatibility check ------------------------------------------------
@@ -75,165 +75,63 @@ def space_difference(saved: dict[str, dict], current: dict[str, dict]) -> str | 
     return None
 
 
-# ---- journal records ---------------------------------------------------------------------------------
-def journal_record(candidate: Any, f: float | None, info: ParamInfo, outcome: Outcome, key: int | None,
-                   at: float, elapsed: float | None, max_array_size: int) -> dict:
-    """One evaluation as JSON data; arrays over `max_array_size` elements are not kept (as in History).
-
-    `at`: seconds since the history started; `elapsed`: seconds of the run's budget used so far.
-    """
-    return {"step": info.step, "key": key, "status": outcome.status, "f": f, "type": int(info.type),
-            "temperature": info.temperature, "at": at, "elapsed": elapsed, "seconds": outcome.seconds,
-            "error": info.error, "partial": getattr(outcome, "partial", None),
-            "candidate": to_json(summarize_arrays(candidate, max_array_size))}
+# ---- the codec: a space's own objects by reference ----------------------------------------------------
+def _is_data(value: Any) -> bool:
+    return value is None or isinstance(value, bool | int | float | str | np.generic)
 
 
-def generation_record(result: Any, kinds: np.ndarray, at: float, elapsed: float, leaves: Generation) -> dict:
-    """One JAX-mode generation (its first `count` rows) as compact JSON data."""
-    n = result.count
-    return {"generation": result.first_step, "count": n, "at": at, "elapsed": elapsed, "seconds": result.seconds,
-            "f": pack(result.f[:n]), "duplicate": pack(result.duplicate[:n]), "kinds": pack(kinds.astype(np.int8)),
-            "temperature": pack(result.temperature[:n]), "keys": pack(result.keys[:n]),
-            "leaves": [{"full": full, "data": pack(leaf)} for leaf, full in zip(leaves.leaves, leaves.full)]}
+def codec_for(space: Any, allow_pickle: bool = False) -> Codec:
+    """A Codec that writes the objects `space` declares (choice options, constants) as references."""
+    references: dict[int, str] = {}
+    objects: dict[str, Any] = {}
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict) and not isinstance(node, d.Parameter):
+            for key, value in node.items():
+                walk(value, f"{path}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}/{i}")
+        elif isinstance(node, d.ChoiceParameter):
+            for i, option in enumerate(node.options):
+                if contains_parameter(option):
+                    walk(option, f"{path}#{i}")
+                elif not _is_data(option):
+                    references[id(option)], objects[f"{path}#{i}"] = f"{path}#{i}", option
+        elif not isinstance(node, d.Parameter) and not _is_data(node):
+            references[id(node)], objects[path] = path, node
+
+    walk(space.template, "")
+    return Codec(references, objects, allow_pickle)
 
 
-def record_info(record: dict, start_time: float) -> ParamInfo:
-    finished = start_time + record["at"]
-    return ParamInfo(CandidateType(record["type"]), finished - record["seconds"], finished,
-                     record["temperature"], record["step"] if record["step"] is not None else 0,
-                     error=record["error"])
-
-
-def record_outcome(record: dict) -> Outcome:
-    """The outcome a journal record holds, flagged `replayed` (it is in the journal already)."""
-    outcome = Outcome(record["f"], record["status"], record["error"], seconds=record["seconds"])
-    outcome.replayed = True
-    if record.get("partial") is not None:
-        outcome.partial = list(record["partial"])
-    return outcome
-
-
-def restore_record(space: Any, state: Any, history: Any, record: dict) -> None:
-    """Put a journal record into the history and the duplicate cache (no evaluation, no callbacks)."""
-    if "cache" in record:
-        state.seen.update(dict.fromkeys(record["cache"]))
-    elif "generation" in record:
-        restore_generation(space, history, record)
-    else:
-        history.append(from_json(record["candidate"]), record["f"], record_info(record, history.start_time),
-                       record["status"], slim=False)
-        if record["key"] is not None:
-            state.seen[record["key"]] = None
-
-
-def restore_generation(space: Any, history: Any, record: dict) -> None:
-    """Put a generation record's rows (duplicates left out) into the history."""
-    f, duplicate = unpack(record["f"]), unpack(record["duplicate"])
-    rows = np.flatnonzero(~duplicate)
-    if not len(rows):
-        return
-    failed = ~np.isfinite(f[rows])
-    leaves = [unpack(leaf["data"])[rows] for leaf in record["leaves"]]
-    generation = Generation(space, leaves, [leaf["full"] for leaf in record["leaves"]])
-    errors = {i: ("returned NaN" if np.isnan(f[row]) else f"returned {f[row]}")
-              for i, row in enumerate(rows) if not np.isfinite(f[row])}
-    history.append_generation(generation, f[rows], np.where(failed, STATUS_CODE[FAILED], STATUS_CODE[OK]),
-                              unpack(record["kinds"])[rows], unpack(record["temperature"])[rows].astype(np.float64),
-                              record["generation"] + rows, history.start_time + record["at"],
-                              record["seconds"] / max(record["count"], 1), errors)
-
-
-class Replay:
-    """Journal records of steps at or after a snapshot's frontier, handed out as the resumed run reaches them."""
-
-    def __init__(self, space: Any, state: Any, history: Any, records: list[dict]):
-        self.space, self.state, self.history = space, state, history
-        self.by_step: dict[int, list[dict]] = {}
-        for record in records:
-            self.by_step.setdefault(record.get("step", record.get("generation")), []).append(record)
-
-    def __bool__(self) -> bool:
-        return bool(self.by_step)
-
-    def waiting(self, step: int) -> bool:
-        return step in self.by_step
-
-    def outcome(self, info: ParamInfo, key: int) -> Outcome | None:
-        """The outcome the journal holds for step `info.step` if it is this very candidate (cache `key`).
-
-        Records of that step for another candidate (a runtime budget draws differently) go to the history.
-        """
-        records = self.by_step.pop(info.step, ())
-        match = next((r for r in records if r.get("key") == key), None)
-        for record in records:
-            if record is not match:
-                restore_record(self.space, self.state, self.history, record)
-        if match is None:
-            return None
-        info.finished_at = self.history.start_time + match["at"]
-        return record_outcome(match)
-
-    def take(self, step: int) -> dict | None:
-        """The generation record of `step` (other records of that step go to the history)."""
-        match = None
-        for record in self.by_step.pop(step, ()):
-            if match is None and "generation" in record:
-                match = record
-            else:
-                self.restore(record)
-        return match
-
-    @staticmethod
-    def values(record: dict, size: int) -> np.ndarray:
-        """A generation record's (size,) objective values; rows past its count are NaN."""
-        f = np.full(size, np.nan)
-        recorded = unpack(record["f"])
-        f[: len(recorded)] = recorded
-        return f
-
-    def restore(self, record: dict) -> None:
-        """A record the resumed run did not reach as it was (other candidates) goes to the history."""
-        restore_record(self.space, self.state, self.history, record)
-
-    def restore_rest(self, booking: Any) -> None:
-        """Records the resumed run never reached go to the history as they are."""
-        for step in sorted(self.by_step):
-            for record in self.by_step.pop(step):
-                restore_record(self.space, self.state, self.history, record)
-
-
-def existing_records(search: Any) -> list[dict]:
-    """What a search already knows, for a new journal: its history (without steps) and its cache."""
-    history = search.history
-    records = [{**journal_record(r["candidate"], r["f"], ParamInfo(r["type"], 0.0, temperature=r["temperature"],
-                                                                   error=r["error"]),
-                                 Outcome(r["f"], r["status"], r["error"], seconds=r["duration"] or 0.0), None,
-                                 r["seconds"], None, history.max_array_size), "step": None}
-               for r in history.records]
-    seen = search.state.seen
-    return records + ([{"cache": list(seen)}] if seen else [])
+def check_initial_values(space: Any, codec: Codec) -> None:
+    """Fail before the first evaluation when the space's Python-side values cannot be checkpointed."""
+    try:
+        codec.encode(space.initial_objects())
+    except ValueError as error:
+        raise type(error)(f"checkpoint_path: {error}") from None
 
 
 # ---- snapshots -------------------------------------------------------------------------------------
-def snapshot(engine: Any, booking: Any, budget: Any, finished: bool, pending: list = (),
+def snapshot(engine: Any, booking: Any, budget: Any, finished: bool, codec: Codec, pending: list = (),
              rewind: int = 0) -> tuple[dict, dict]:
     """(array pytree, JSON meta) of the search now. `pending`: drawn, untold jobs (a pool's window);
     `rewind`: steps drawn but not booked that a resumed run draws again (JAX generations in flight)."""
     state = engine.state
     core = jax.device_get(state.core)
-    blob = cloudpickle.dumps({"best": engine.best_candidate(), "objects": state.best.objects,
-                              "queue": [(q.encoded, q.objects, q.overrides) for q in state.queue],
-                              "pending": [_pending_entry(job) for job in pending]})
     tree = {"state": {name: list(v) if isinstance(v, tuple) else np.asarray(v) for name, v in core._asdict().items()},
-            "best_values": [np.asarray(v) for v in engine.best_values()],
-            "blob": np.frombuffer(blob, np.uint8)}
+            "best_values": [np.asarray(v) for v in engine.best_values()]}
     if state.table is not None:
         tree["table"] = {"fingerprints": np.asarray(state.table.fingerprints), "occupied": np.asarray(state.table.occupied)}
     steps_done = state.steps_done - rewind
     frontier = min([job.step for job in pending], default=steps_done)
+    python_side = {"best": engine.best_candidate(), "objects": state.best.objects,
+                   "queue": [(q.encoded, q.objects, q.overrides) for q in state.queue],
+                   "pending": [_pending_entry(job) for job in pending]}
     meta = {"format": FORMAT, "step": frontier, "steps_done": steps_done, "best_f": state.best.f,
             "score": float(state.score), "draws": state.draws, "saved_at": time.time(),
-            "initial_pending": state.initial_pending,
+            "initial_pending": state.initial_pending, "values": codec.encode(python_side),
             "run": {"finished": finished, "budget_step": budget.step - rewind, "elapsed": budget.elapsed,
                     "candidate_seconds": budget.candidate_seconds, "stats": booking.stats.as_json()},
             "pruner": None if booking.pruner is None else booking.pruner.state_dict()}
@@ -243,25 +141,35 @@ def snapshot(engine: Any, booking: Any, budget: Any, finished: bool, pending: li
 def _pending_entry(job: Any) -> tuple:
     # a pool's jobs are one-row blocks (a sequential run has nothing pending at a snapshot)
     population = job.population if job.population is not None else job.block.population
-    return (job.step, job.payload, job.info, job.encoded, job.values, job.key, jax.device_get(population))
+    info = dataclasses.asdict(job.info)
+    info["type"] = int(info["type"])
+    return (job.step, job.payload, info, (job.encoded.encoded, job.encoded.objects, job.encoded.overrides),
+            job.values, job.key, jax.device_get(population)._asdict())
 
 
-def restore_state(engine: Any, tree: dict, meta: dict) -> list:
+def _resumed_entry(entry: tuple) -> tuple:
+    step, payload, info, encoded, values, key, population = entry
+    info = ParamInfo(**{**info, "type": CandidateType(info["type"])})
+    return step, payload, info, Encoded(*encoded), values, key, Population(**population)
+
+
+def restore_state(engine: Any, tree: dict, meta: dict, codec: Codec) -> list:
     """Put a snapshot's search-level state into the engine's `SearchState`; returns its pending entries."""
     state = engine.state
+    python_side = codec.decode(meta["values"])
     core = {name: tuple(np.asarray(a) for a in v) if isinstance(v, list) else np.asarray(v)
             for name, v in tree["state"].items()}
     state.core = HopperState(**core)
-    blob = cloudpickle.loads(np.asarray(tree["blob"], np.uint8).tobytes())
-    state.best = Best(meta["best_f"], blob["best"], blob["objects"], tuple(np.asarray(v) for v in tree["best_values"]))
+    state.best = Best(meta["best_f"], python_side["best"], python_side["objects"],
+                      tuple(np.asarray(v) for v in tree["best_values"]))
     state.score = np.float32(meta["score"])
-    state.queue = [Encoded(*entry) for entry in blob["queue"]]
+    state.queue = [Encoded(*entry) for entry in python_side["queue"]]
     state.initial = state.queue[0] if meta["initial_pending"] else None
     state.steps_done, state.draws = meta["steps_done"], meta["draws"]
     if "table" in tree:
         state.table = SeenTable(np.asarray(tree["table"]["fingerprints"], np.uint32),
                                 np.asarray(tree["table"]["occupied"], bool))
-    return blob["pending"]
+    return [_resumed_entry(entry) for entry in python_side["pending"]]
 
 
 def restore_run(booking: Any, budget: Any, meta: dict) -> None:
@@ -277,30 +185,48 @@ def restore_run(booking: Any, budget: Any, meta: dict) -> None:
 
 
 def resume(engine: Any, history: Any, store: CheckpointStore, booking: Any = None, budget: Any = None):
-    """Load `store` into the engine's state (and `booking`/`budget`); returns (Replay, pending entries)."""
+    """Load `store` into the engine's state (and `booking`/`budget`); returns (Replay, pending entries).
+
+    Damage is reported with what it cost: journal lines that are not intact records (skipped), a journal
+    shorter than the snapshot says it was (records lost), no intact snapshot (the journal is replayed)."""
     restored = store.restore()
     records = store.journal.read()
+    damaged = len(store.journal.damaged) + sum(not well_formed(record) for record in records)
+    records = [record for record in records if well_formed(record)]
+    restore = Restorer(engine.space, engine.state, history, store.codec)
     frontier, pending = 0, []
     if restored is None:
         if records:
-            warnings.warn(f"hopper_jax: no intact snapshot in {store.path}; replaying the whole journal",
-                          CorruptCheckpointWarning, stacklevel=3)
+            warnings.warn(f"hopper_jax: no intact snapshot in {store.path}; replaying the whole journal "
+                          f"({len(records)} records)", CorruptCheckpointWarning, stacklevel=3)
     else:
         frontier, tree, meta = restored
-        pending = restore_state(engine, tree, meta)
+        pending = restore_state(engine, tree, meta, store.codec)
         if booking is not None:
             restore_run(booking, budget, meta)
+        lost = meta.get("journal_records", 0) - store.journal.count
+        if lost > 0:
+            warnings.warn(f"hopper_jax: the journal in {store.path} has {store.journal.count} lines but held "
+                          f"{meta['journal_records']} when the snapshot of step {frontier} was taken: {lost} "
+                          f"evaluation records were lost (deleted or truncated journal). The search state is "
+                          f"intact and resumes; the history misses those evaluations.",
+                          CorruptCheckpointWarning, stacklevel=3)
     later = []
     for record in records:
-        step = record.get("step", record.get("generation"))
+        step = step_of(record)
         if step is None or step < frontier:
-            restore_record(engine.space, engine.state, history, record)
+            restore(record)
         else:
             later.append(record)
+    damaged += restore.damaged
+    if damaged:
+        warnings.warn(f"hopper_jax: skipped {damaged} damaged journal record(s) in {store.path}: those "
+                      f"evaluations are missing from the history (any after the snapshot's step {frontier} are "
+                      f"evaluated again).", CorruptCheckpointWarning, stacklevel=3)
     if budget is not None:
-        last = max((r["elapsed"] for r in later if r.get("elapsed") is not None), default=0.0)
+        last = max((r["elapsed"] for r in later if isinstance(r.get("elapsed"), int | float)), default=0.0)
         budget.elapsed_before = max(budget.elapsed_before, last)
-    return Replay(engine.space, engine.state, history, later), pending
+    return Replay(restore, later), pending
 
 
 # ---- opening, saving and loading ---------------------------------------------------------------------
@@ -310,20 +236,28 @@ def header_of(search: Any, mode: str | None, population_size: int | None) -> dic
             "history_start": search.history.start_time, "created": time.time()}
 
 
-def open_store(search: Any, path: Any, overwrite: bool, mode: str, size: int, seed: int | None):
-    """(store, resuming): a checkpoint made for this search is adopted, else a new one is started."""
-    store, header = CheckpointStore(path), header_of(search, mode, size)
-    resuming = store.exists and not overwrite
-    if resuming:
-        adopt_header(search, store, header, seed)
-    else:
-        store.create(header)
-    return store, resuming
+def open_store(search: Any, path: Any, overwrite: bool, mode: str, size: int, seed: int | None,
+               allow_pickle: bool = False):
+    """(store, resuming): a checkpoint made for this search is adopted, else a new one is started. The
+    store is locked (one writer) until it is closed."""
+    codec = codec_for(search.space, allow_pickle)
+    check_initial_values(search.space, codec)
+    store, header = CheckpointStore(path, codec), header_of(search, mode, size)
+    store.lock()
+    try:
+        saved = None if overwrite else store.read_header()
+        if saved is not None:
+            adopt_header(search, store, saved, header, seed)
+        else:
+            store.create(header)
+    except BaseException:
+        store.close()
+        raise
+    return store, saved is not None
 
 
-def adopt_header(search: Any, store: CheckpointStore, header: dict, seed: int | None) -> None:
-    """Check that `store` was made for this search, and take its seed and clock."""
-    saved = store.header()
+def adopt_header(search: Any, store: CheckpointStore, saved: dict, header: dict, seed: int | None) -> None:
+    """Check that the checkpoint (its header `saved`) was made for this search, and take its seed and clock."""
     if saved.get("format") != FORMAT:
         raise ValueError(f"The checkpoint at {store.path} was written by another version of hopper_jax (format "
                          f"{saved.get('format')}, this one reads {FORMAT}); pass overwrite_checkpoint=True to "
@@ -333,7 +267,7 @@ def adopt_header(search: Any, store: CheckpointStore, header: dict, seed: int | 
         raise ValueError(f"The checkpoint at {store.path} was made for a different search space: {difference}. "
                          f"Declare the same space to resume, or pass overwrite_checkpoint=True to start afresh.")
     for name in ("direction", "mode", "population_size"):
-        if None not in (saved[name], header[name]) and saved[name] != header[name]:
+        if None not in (saved.get(name), header[name]) and saved[name] != header[name]:
             raise ValueError(f"The checkpoint at {store.path} was made with {name}={saved[name]!r}, this run has "
                              f"{name}={header[name]!r}; use the same to resume, or overwrite_checkpoint=True.")
     if seed is not None and int(seed) != saved["seed"]:
@@ -341,34 +275,40 @@ def adopt_header(search: Any, store: CheckpointStore, header: dict, seed: int | 
                       f"seed={saved['seed']}; seed={seed} is ignored", stacklevel=4)
     search.engine.seed(saved["seed"])
     search.history.clear()
-    search.history.start_time = saved["history_start"]
+    search.history.start_time = saved.get("history_start", search.history.start_time)
     search.state.seen.clear()
 
 
 def start_journal(search: Any, store: CheckpointStore) -> None:
     """A new checkpoint: write what the search knows so far into its journal."""
-    store.journal.append(existing_records(search))
+    store.journal.append(existing_records(search, store.codec))
 
 
-def save_search(search: Any, path: Any, booking: Any, budget: Any) -> str:
+def save_search(search: Any, path: Any, booking: Any, budget: Any, allow_pickle: bool = False) -> str:
     """`Search.save`: a new checkpoint directory holding the search as it is (`booking`: an idle run's)."""
-    store = CheckpointStore(path)
-    store.create(header_of(search, None, None))
-    start_journal(search, store)
-    store.journal.sync()
-    tree, meta = snapshot(search.engine, booking, budget, finished=True)
-    store.save(meta["step"], tree, meta)
-    store.close()
+    store = CheckpointStore(path, codec_for(search.space, allow_pickle))
+    store.lock()
+    try:
+        store.create(header_of(search, None, None))
+        start_journal(search, store)
+        store.journal.sync()
+        tree, meta = snapshot(search.engine, booking, budget, True, store.codec)
+        store.save(meta["step"], tree, meta)
+    finally:
+        store.close()
     return store.path
 
 
-def load_search(search: Any, path: Any) -> None:
+def load_search(search: Any, path: Any, allow_pickle: bool = False) -> None:
     """`Search.load`: restore a checkpoint directory into `search`."""
-    store = CheckpointStore(path)
-    if not store.exists:
-        raise FileNotFoundError(f"No hopper_jax checkpoint at {store.path} (it has no search.json)")
-    adopt_header(search, store, header_of(search, None, None), None)
-    search.state.direction = search.history.direction = store.header()["direction"]
-    replay, _ = resume(search.engine, search.history, store)
-    replay.restore_rest(None)
-    store.close()
+    store = CheckpointStore(path, codec_for(search.space, allow_pickle))
+    try:
+        saved = store.read_header()
+        if saved is None:
+            raise FileNotFoundError(f"No hopper_jax checkpoint at {store.path} (it has no search.json)")
+        adopt_header(search, store, saved, header_of(search, None, None), None)
+        search.state.direction = search.history.direction = saved["direction"]
+        replay, _ = resume(search.engine, search.history, store)
+        replay.restore_rest()
+    finally:
+        store.close()

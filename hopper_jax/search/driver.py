@@ -141,7 +141,7 @@ class Driver:
         self._flush_journal()
         self.source.flush()
         self.store.journal.sync()  # the snapshot must never be ahead of what the journal holds on disk
-        tree, meta = checkpointing.snapshot(self.search.engine, self.booking, self.budget, finished,
+        tree, meta = checkpointing.snapshot(self.search.engine, self.booking, self.budget, finished, self.store.codec,
                                             self.source.pending(window), self.source.rewind(window))
         self.store.save(meta["step"], tree, meta)
         self._last_snapshot = time.monotonic()

@@ -117,8 +117,8 @@ class Search:
         except (ValueError, KeyError, TypeError):
             moved = None  # the old best does not fit the new space: phase 2 restarts from the initial values
         if moved is not None:
-            state.core = state.core._replace(best=tuple(np.asarray(z) for z in moved.encoded), best_score=old[2].best_score,
-                                             log_step=old[2].log_step)
+            state.core = state.core._replace(best=tuple(np.asarray(z) for z in moved.encoded),
+                                             best_score=old[2].best_score, log_step=old[2].log_step)
             state.score = old[1]
         state.best = Best(old[0], best, {} if moved is None else moved.objects)
 
@@ -167,7 +167,7 @@ class Search:
             overwrite_checkpoint: bool = False, keep_history: bool = True, *, seed: int | None = None,
             mode: str = "python", population_size: int = 64, generations: int | None = None,
             ray_address: str | None = None, devices: Any = None, chunk_size: int | None = None,
-            checkpoint_interval: float = 60.0) -> Any:
+            checkpoint_interval: float = 60.0, allow_pickle: bool = False) -> Any:
         """Optimise `objective` over the space and return the best candidate (a dict).
 
         Args:
@@ -196,7 +196,10 @@ class Search:
             state is snapshotted with Orbax every `checkpoint_interval` seconds and at the end. If it holds a
             checkpoint, the run resumes from it and uses up what is left of its budget (a finished run
             has nothing left: `run` returns its best; give a larger budget to go on), with the saved
-            seed; `overwrite_checkpoint=True` starts afresh.
+            seed; `overwrite_checkpoint=True` starts afresh. One process writes a checkpoint at a time (a
+            second one fails at once, naming the first). Checkpoints hold data only; `allow_pickle=True`
+            lets them store (and read back) values that need pickling, e.g. `custom()` objects — reading
+            runs code from the files, so use it only with checkpoints you wrote.
         """
         pruner = check_pruner(pruner)
         self._check_run_arguments(pruner, mp_backend, n_jobs, mode, devices, chunk_size)
@@ -219,35 +222,42 @@ class Search:
         self.engine.seed(secrets.randbits(31) if seed is None else int(seed))
         store, resuming = None, False
         if checkpoint_path is not None:
-            store, resuming = checkpointing.open_store(self, checkpoint_path, overwrite_checkpoint, mode, size, seed)
-        budget.seed = state.seed
-        self.engine.reschedule((float(start_temperature), float(end_temperature)))
-        if state.best.f is None and not state.queue and not len(self._history.records):
-            state.initial = self.engine.encoded_best()
-            state.queue.insert(0, state.initial)
-        booking = Booking(self, state, self._history, CallbackList(callbacks), ignore_nans=ignore_nans,
-                          keep_history=keep_history, use_cache=enable_rejection_cache, pruner=pruner,
-                          journal=store is not None)
-        replay, pending = (checkpointing.resume(self.engine, self._history, store, booking, budget) if resuming
-                           else (None, []))
-        booking.elapsed = lambda: budget.elapsed
-        if mode == "python":
-            if n_jobs != 1 or mp_backend == "ray":
-                evaluator = make_pool(objective, kwargs, n_jobs, mp_backend, ray_address, quiet, pruner)
+            store, resuming = checkpointing.open_store(self, checkpoint_path, overwrite_checkpoint, mode, size, seed,
+                                                        allow_pickle)
+        try:  # whatever fails before the driver owns the store must not leave it locked
+            budget.seed = state.seed
+            self.engine.reschedule((float(start_temperature), float(end_temperature)))
+            if state.best.f is None and not state.queue and not len(self._history.records):
+                state.initial = self.engine.encoded_best()
+                state.queue.insert(0, state.initial)
+            booking = Booking(self, state, self._history, CallbackList(callbacks), ignore_nans=ignore_nans,
+                              keep_history=keep_history, use_cache=enable_rejection_cache, pruner=pruner,
+                              journal=None if store is None else store.codec)
+            replay, pending = (checkpointing.resume(self.engine, self._history, store, booking, budget) if resuming
+                               else (None, []))
+            booking.elapsed = lambda: budget.elapsed
+            if mode == "python":
+                if n_jobs != 1 or mp_backend == "ray":
+                    evaluator = make_pool(objective, kwargs, n_jobs, mp_backend, ray_address, quiet, pruner)
+                else:
+                    evaluator = PythonEvaluator(objective, kwargs, pruner=pruner)
+                source = PythonSource(self.engine, booking, budget, evaluator.capacity, enable_rejection_cache, replay)
             else:
-                evaluator = PythonEvaluator(objective, kwargs, pruner=pruner)
-            source = PythonSource(self.engine, booking, budget, evaluator.capacity, enable_rejection_cache, replay)
-        else:
-            evaluator = BatchedEvaluator(objective, self._space, mode, kwargs, devices=devices, chunk_size=chunk_size)
-            result = evaluator.check(self.engine.value_shapes(size))
-            source = JaxSource(self.engine, booking, budget, size, evaluator, result.dtype, replay)
-        driver = Driver(self, source, evaluator, booking, budget, quiet=quiet, store=store,
-                        checkpoint_interval=checkpoint_interval, generational=mode != "python")
-        if pending:
-            driver.pending = source.resumed_jobs(pending)
-        if store is not None and not resuming:
-            checkpointing.start_journal(self, store)
-            driver.snapshot_now()
+                evaluator = BatchedEvaluator(objective, self._space, mode, kwargs, devices=devices,
+                                             chunk_size=chunk_size)
+                result = evaluator.check(self.engine.value_shapes(size))
+                source = JaxSource(self.engine, booking, budget, size, evaluator, result.dtype, replay)
+            driver = Driver(self, source, evaluator, booking, budget, quiet=quiet, store=store,
+                            checkpoint_interval=checkpoint_interval, generational=mode != "python")
+            if pending:
+                driver.pending = source.resumed_jobs(pending)
+            if store is not None and not resuming:
+                checkpointing.start_journal(self, store)
+                driver.snapshot_now()
+        except BaseException:
+            if store is not None:
+                store.close()
+            raise
         self._driver = driver
         try:
             driver.run()
@@ -279,13 +289,15 @@ class Search:
             self._driver.stop_requested = True
 
     # ---- checkpoints (see checkpointing.py) -----------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> str:
-        """Write a checkpoint of this search (state, best, history, cache) to directory `path`; returns it."""
+    def save(self, path: str | os.PathLike, allow_pickle: bool = False) -> str:
+        """Write a checkpoint of this search (state, best, history, cache) to directory `path`; returns it.
+        `allow_pickle`: also store values that need pickling (see `run`)."""
         booking = Booking(self, self.state, self._history, CallbackList(None), ignore_nans=False,
                           keep_history=True, use_cache=True)
-        return checkpointing.save_search(self, path, booking, Budget(steps=1))
+        return checkpointing.save_search(self, path, booking, Budget(steps=1), allow_pickle)
 
-    def load(self, path: str | os.PathLike) -> Search:
-        """Restore a checkpoint written by `save` or by `run(checkpoint_path=...)` into this search."""
-        checkpointing.load_search(self, path)
+    def load(self, path: str | os.PathLike, allow_pickle: bool = False) -> Search:
+        """Restore a checkpoint written by `save` or by `run(checkpoint_path=...)` into this search.
+        `allow_pickle`: read pickled values too (only from checkpoints you wrote: it runs their code)."""
+        checkpointing.load_search(self, path, allow_pickle)
         return self
