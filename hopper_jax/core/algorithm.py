@@ -44,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..space.compile import Space
-from ..space.encodings import Continuous, Draws, reflect_unit
+from ..space.encodings import Continuous, Draws, random_subset, reflect_unit
 from ..space.fingerprint import SMALL_LEAF, changed_sums, combine, fingerprint, leaf_sums
 
 KEEP, MUTATE, RESAMPLE = 0, 1, 2
@@ -158,7 +158,7 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         """A row's draws and its (n_params,) moved parameters (the first draws of the row)."""
         draws = Draws(key, perturb_draws)
         n_move = moved_count(draws, temperature, cold_temperature)
-        return draws.words, jnp.argsort(jnp.argsort(draws.uniform((n_params,)))) < n_move
+        return draws.words, random_subset(draws.take(n_params), n_move)
 
     def perturb_one(words, selected, state, temperature, failures):
         """One phase-2 row: per array leaf, (positions, new values) of its moved elements."""

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 import hopper_jax as hj
 from hopper_jax.space import declarations as d
 from hopper_jax.space.compile import Space
-from hopper_jax.space.encodings import BOUNDED_STEP, Continuous, Discrete, Draws, Unbounded, mutation_cap, reflect_unit
+from hopper_jax.space.encodings import (BOUNDED_STEP, Continuous, Discrete, Draws, Unbounded, mutation_cap,
+                                       random_subset, reflect_unit)
 
 #: batch size of every move / sample helper, fixed so that compiled functions are reused
 N = 4096
@@ -128,6 +129,23 @@ def test_integers_use_whole_words_and_are_unbiased():
     assert np.all(np.abs(np.bincount(small) / 30_000 - 1 / 3) < 0.01)
     words = jnp.asarray([[0xFFFFFFFF, 0xFFFFFFFF], [0, 0], [0x80000000, 0]], jnp.uint32)  # exact cases
     assert np.asarray(integers_of(words, 10)).tolist() == [9, 0, 5]
+
+
+@pytest.mark.parametrize("n, count", [(1, 1), (10, 0), (10, 3), (10, 10), (10, 12), (126, 40)])
+def test_random_subset_chooses_exactly_count_slots(n, count):
+    words = jax.random.bits(jax.random.key(n), (50, n), jnp.uint32)
+    chosen = np.asarray(jax.vmap(lambda w: random_subset(w, count))(words))
+    assert (chosen.sum(axis=1) == min(count, n)).all()
+
+
+def test_random_subset_is_uniform_over_slots_and_pairs():
+    rows, n, count = 20000, 8, 3
+    words = jax.random.bits(jax.random.key(0), (rows, n), jnp.uint32)
+    chosen = np.asarray(jax.jit(jax.vmap(lambda w: random_subset(w, count)))(words))
+    single, pair = count / n, count * (count - 1) / (n * (n - 1))
+    assert np.abs(chosen.mean(axis=0) - single).max() < 4 * math.sqrt(single * (1 - single) / rows)
+    together = (chosen[:, :, None] & chosen[:, None, :]).mean(axis=0)[~np.eye(n, dtype=bool)]
+    assert np.abs(together - pair).max() < 5 * math.sqrt(pair * (1 - pair) / rows)
 
 
 def test_moved_positions_are_distinct_in_every_row_and_unused_slots_point_past_the_leaf():
