@@ -14,6 +14,7 @@ objective) does not fix the report length, `q` must be a fraction (PyHopper read
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -78,17 +79,21 @@ class QuantilePruner(Pruner):
     """Prunes an evaluation whose latest estimate is worse than the `q`-quantile of earlier ones at that step.
 
     Args:
-      q: a fraction in (0, 1). When maximising, estimate i must reach the `q`-quantile of the i-th estimates
+      q: a fraction in (0, 1), or as in PyHopper a percentage in [1, 100) (80 means 0.8). When maximising, estimate i must reach the `q`-quantile of the i-th estimates
         of earlier evaluations (so q=0.8 keeps the top 20 %); when minimising, the `(1 - q)`-quantile.
       warmup: no decision at step i before `warmup` earlier evaluations reported an i-th estimate.
     """
 
     def __init__(self, q: float, warmup: int = 5):
         super().__init__()
+        if isinstance(q, numbers.Real) and not isinstance(q, bool) and 1 <= q < 100:
+            if q == 1:
+                warnings.warn("QuantilePruner(1) is read as PyHopper reads it, a percentage: the 1 % quantile "
+                              "(q=0.01). Pass a fraction (e.g. 0.99) to say what you mean.", stacklevel=2)
+            q = q / 100  # PyHopper's percentage form: QuantilePruner(80) is the 80 % quantile
         if isinstance(q, bool) or not isinstance(q, numbers.Real) or not 0 < q < 1:
-            hint = f" (for {q} % pass {q / 100:g})" if isinstance(q, numbers.Real) and 1 <= q < 100 else ""
-            raise ValueError(f"QuantilePruner(q={q!r}): q must be a fraction strictly between 0 and 1, e.g. 0.5 for "
-                             f"the median or 0.99 for the 99th percentile{hint}.")
+            raise ValueError(f"QuantilePruner(q={q!r}): q must be a fraction strictly between 0 and 1 (0.5 for the "
+                             f"median) or a percentage in [1, 100) as in PyHopper (50 for the median).")
         if isinstance(warmup, bool) or not isinstance(warmup, numbers.Integral) or warmup < 0:
             raise ValueError(f"QuantilePruner(warmup={warmup!r}): warmup must be an int >= 0 (evaluations seen "
                              f"before any decision).")

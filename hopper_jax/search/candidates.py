@@ -11,7 +11,7 @@ import numpy as np
 
 from ..core.algorithm import KEEP, MUTATE
 from ..space import declarations as d
-from ..space.compile import Space, contains_parameter
+from ..space.compile import Space, contains_parameter, warn_outside
 
 
 @dataclasses.dataclass
@@ -73,6 +73,12 @@ def encode_candidate(space: Space, candidate: Any, start: Encoded) -> Encoded:
                 return
             if isinstance(node, d.ChoiceParameter):
                 value = _option_of(node, value, path, walk)
+            if space.outside(index, value):  # PyHopper evaluates it as given: so do we, placed inside for the core
+                warn_outside(space.leaves[index], value, "guess")
+                encoded[position[index]] = space.project_leaf(index, value)
+                if not space.leaves[index].conditions:
+                    overrides[path] = value
+                return
             encoded[position[index]] = space.encode_leaf(index, value)
         elif value is not node:
             overrides[path] = value  # a constant replaced by the guess (PyHopper's "dummy parameter")

@@ -229,6 +229,7 @@ class Search:
             self.engine.reschedule((float(start_temperature), float(end_temperature)))
             if state.best.f is None and not state.queue and not len(self._history.records):
                 state.initial = self.engine.encoded_best()
+                state.initial.overrides = dict(self._space.initial_overrides)  # inits outside: as given
                 state.queue.insert(0, state.initial)
             booking = Booking(self, state, self._history, CallbackList(callbacks), ignore_nans=ignore_nans,
                               keep_history=keep_history, use_cache=enable_rejection_cache, pruner=pruner,

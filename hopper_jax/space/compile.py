@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import warnings
 from typing import Any
 
 import jax
@@ -95,6 +96,15 @@ class Space:
         self.array_leaves = [i for i, leaf in enumerate(self.leaves) if leaf.encoding is not None]
         self._python_builder = None
         self._positions: dict[int, int] | None = None
+        #: {path: init} for inits outside their bounds: evaluated as given, the search goes on from them inside
+        self.initial_overrides = {}
+        for i in self.array_leaves:
+            leaf = self.leaves[i]
+            if leaf.param.initial_value is not None and self.outside(i, leaf.param.initial_value):
+                warn_outside(leaf, leaf.param.initial_value, "init")
+                if not leaf.conditions:
+                    value = np.asarray(leaf.param.initial_value)
+                    self.initial_overrides[leaf.path] = value.item() if value.ndim == 0 else value
 
     def _collect(self, node: Any, path: Path, conditions: tuple[tuple[int, int], ...]) -> None:
         if isinstance(node, dict):
@@ -117,6 +127,17 @@ class Space:
 
     def leaf_index(self, param: d.Parameter) -> int:
         return self._leaf_of_node[id(param)]
+
+    def outside(self, index: int, value: Any) -> bool:
+        """True when `value` (an init or a guess) is a number, or array of numbers, outside leaf `index`'s bounds."""
+        param = self.leaves[index].param
+        if not isinstance(param, d.FloatParameter | d.IntParameter) or param.lb is None:
+            return False
+        try:
+            array = np.asarray(value, np.float64)
+        except (TypeError, ValueError):
+            return False
+        return bool(np.any(array < param.lb) or np.any(array > param.ub))
 
     def project_leaf(self, index: int, value: Any) -> np.ndarray:
         """Encoding of a value from a user's seeding/mutation function, moved onto the space if outside.
@@ -195,7 +216,8 @@ class Space:
     # ---- initial value, encode, decode --------------------------------------------------------------
     def initial_encoding(self) -> tuple[np.ndarray, ...]:
         """Internal encoding of every array leaf's initial value (declared init or default)."""
-        return tuple(self.encode_leaf(i, initial_value(self.leaves[i].param)) for i in self.array_leaves)
+        return tuple((self.project_leaf if self.outside(i, value) else self.encode_leaf)(i, value)
+                     for i, value in ((i, initial_value(self.leaves[i].param)) for i in self.array_leaves))
 
     def initial_objects(self) -> dict[int, Any]:
         return {i: leaf.param.initial_value for i, leaf in enumerate(self.leaves) if leaf.encoding is None}
@@ -339,6 +361,16 @@ def _checked_array(value: Any, shape: tuple[int, ...], path: Path) -> np.ndarray
     except (TypeError, ValueError):
         raise ValueError(f"Value {value!r} for {_name(path)} must be a number or an array of shape "
                          f"{shape}") from None
+
+
+def warn_outside(leaf: Leaf, value: Any, what: str) -> None:
+    """PyHopper evaluates an init or a guess outside its parameter's bounds as given; so do we, and say so."""
+    param = leaf.param
+    how = ("it is evaluated as given in Python mode (as in PyHopper; JAX mode evaluates it placed inside)"
+           if not leaf.conditions else "it is evaluated placed inside them")
+    warnings.warn(f"hopper_jax: {what} {np.asarray(value).tolist()!r} for {_name(leaf.path)} lies outside its bounds "
+                  f"[{param.lb.tolist()}, {param.ub.tolist()}]: {how}, and the search goes on from it placed "
+                  f"inside the bounds.", UserWarning, stacklevel=4)
 
 
 def _name(path: Path) -> str:

@@ -166,9 +166,8 @@ class FloatParameter(Parameter, _HookMixin):
         value = np.broadcast_to(np.asarray(init, dtype=np.float64), self.shape)
         if not np.all(np.isfinite(value)):
             raise ValueError(f"float(init={init!r}): init must be finite")
-        if self.lb is not None and (np.any(value < self.lb) or np.any(value > self.ub)):
-            raise ValueError(f"float(init={init!r}) lies outside the bounds [{self.lb.tolist()}, {self.ub.tolist()}]")
-        if self.precision is not None and not np.allclose(round_to_grid(value, self.precision, self.log), value,
+        outside = self.lb is not None and (np.any(value < self.lb) or np.any(value > self.ub))
+        if not outside and self.precision is not None and not np.allclose(round_to_grid(value, self.precision, self.log), value,
                                                           rtol=1e-6, atol=0):
             raise ValueError(
                 f"float(init={init!r}) is not on the grid of precision {self.precision} "
@@ -272,7 +271,9 @@ class IntParameter(Parameter, _HookMixin):
     def _checked_init(self, init: Any) -> np.ndarray:
         value = np.broadcast_to(_as_int_array(init, "init"), self.shape)
         index = self.index_of_value(value)
-        if np.any(value < self.lb) or np.any(value > self.ub) or np.any(index < 0) or np.any(index >= self.levels):
+        if np.any(value < self.lb) or np.any(value > self.ub):
+            return value  # evaluated as given, as PyHopper does (the Space warns and places it inside)
+        if np.any(index < 0) or np.any(index >= self.levels):
             raise ValueError(
                 f"int(init={init!r}) is not a valid value: it must lie in [{self.lb.tolist()}, {self.ub.tolist()}]"
                 + (f" and be a multiple of {self.multiple_of}" if self.multiple_of else "")

@@ -266,22 +266,16 @@ def test_explicit_float_init_is_kept():
 @pytest.mark.parametrize(
     ("make", "shown"),
     [
-        (lambda: hj.float(0, 1, init=5), "5"),
-        (lambda: hj.float(0, 1, init=-0.25), "-0.25"),
-        (lambda: hj.float(1e-3, 1, log=True, init=2.5), "2.5"),
         (lambda: hj.float(0, 1, precision=2, init=0.123), "0.123"),
         (lambda: hj.float(1e-3, 1, fmt="0.1g", init=0.25), "0.25"),
         (lambda: hj.float(0, 1, init=np.nan), "nan"),
-        (lambda: hj.int(0, 10, init=11), "11"),
-        (lambda: hj.int(0, 10, init=-3), "-3"),
         (lambda: hj.int(0, 10, multiple_of=3, init=4), "4"),
         (lambda: hj.int(1, 100, power_of=2, init=5), "5"),
-        (lambda: hj.int(1, 100, power_of=2, init=128), "128"),
         (lambda: hj.int(0, 10, init=2.5), "2.5"),
         (lambda: hj.choice("a", "b", init="c"), "c"),
     ],
 )
-def test_invalid_init_raises_naming_the_value(make, shown):
+def test_invalid_init_raises_naming_the_value(make, shown):  # outside the bounds is PyHopper's: see test_pyhopper_compat
     with pytest.raises(ValueError) as info:
         make()
     assert shown in str(info.value)
@@ -501,11 +495,11 @@ def test_custom_not_callable_raises():
         lambda: hj.float(0, 1, fmt="0.2f", log=True),
         lambda: hj.float(-1),
         lambda: hj.float(0, 1, log=True),
-        lambda: hj.float(0, 1, init=2),
+        lambda: hj.float(0, 1, init=np.inf),
         lambda: hj.float(0, 1, mutation_fn="x"),
         lambda: hj.int(-1),
         lambda: hj.int(1, 10, power_of=1),
-        lambda: hj.int(0, 10, init=20),
+        lambda: hj.int(0, 10, init=2.5),
         lambda: hj.int(0, 10, seeding_fn=1),
         lambda: hj.choice(),
         lambda: hj.choice("a", init="z"),
