@@ -4,7 +4,7 @@ PyHopper's algorithm (phase 1 random search, phase 2 annealed local perturbation
 jitted, vmapped functions, behind PyHopper's dict-in, dict-out API: `import hopper_jax as pyhopper`.
 """
 
-from . import core, evaluators, loggers, noise, plots, pruners, space
+from . import core, evaluators, loggers, noise, plots, pruners, space, utils
 from .core import Hopper, HopperState, Population, hopper
 from .evaluators import PruneEvaluation, should_prune
 from .noise import average_over_keys, wrap_n_times
@@ -17,6 +17,7 @@ from .search.runtime import parse_runtime
 from .search.search import Search
 from .space import Parameter, Space
 from .space.declarations import boolean, choice, custom, integer, real
+from .utils import load_dict, store_dict
 
 # PyHopper's names; they shadow the builtins inside this namespace only.
 int = integer  # noqa: A001
@@ -28,7 +29,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Search", "int", "float", "choice", "bool", "custom", "integer", "real", "boolean", "Parameter",
     "PruneEvaluation", "parse_runtime", "parse_direction", "Callback", "CandidateType", "ParamInfo",
-    "History", "ArraySummary", "merge_dicts", "Space", "hopper", "Hopper", "HopperState", "Population",
+    "History", "ArraySummary", "merge_dicts", "store_dict", "load_dict", "Space", "hopper", "Hopper", "HopperState", "Population",
     "should_prune", "wrap_n_times", "average_over_keys",
-    "core", "space", "evaluators", "callbacks", "pruners", "loggers", "noise", "plots", "__version__",
+    "core", "space", "evaluators", "callbacks", "pruners", "loggers", "noise", "plots", "utils", "__version__",
 ]

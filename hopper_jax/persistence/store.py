@@ -41,6 +41,19 @@ class CheckpointLocked(RuntimeError):
     """Another process is writing this checkpoint."""
 
 
+def numbered_checkpoint(path: str | os.PathLike) -> str:
+    """PyHopper's resolution of a checkpoint path: an existing directory that is not a checkpoint itself gets the
+    first unused `pyhopper_run_<i:05d>.ckpt` inside it (so saving into a folder never overwrites); any other
+    path is kept."""
+    path = os.path.expanduser(os.fspath(path))
+    if not os.path.isdir(path) or os.path.exists(os.path.join(path, HEADER)):
+        return path
+    index = 0
+    while os.path.exists(os.path.join(path, f"pyhopper_run_{index:05d}.ckpt")):
+        index += 1
+    return os.path.join(path, f"pyhopper_run_{index:05d}.ckpt")
+
+
 class CheckpointStore:
     """The files of one checkpoint directory. `codec` encodes the values it holds (data only unless the
     user opted in to pickling); `header_data` is the header written or read."""

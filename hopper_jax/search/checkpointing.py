@@ -17,6 +17,7 @@ not JSON data) is refused unless the user passes `allow_pickle=True`, both to wr
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 import warnings
 from typing import Any
@@ -27,6 +28,7 @@ import numpy as np
 from ..core.algorithm import HopperState, Population
 from ..core.seen import SeenTable
 from ..persistence import CheckpointStore, Codec, CorruptCheckpointWarning
+from ..persistence.store import numbered_checkpoint
 from ..space import declarations as d
 from ..space.compile import contains_parameter
 from .callbacks import CandidateType, ParamInfo
@@ -184,8 +186,10 @@ def restore_run(booking: Any, budget: Any, meta: dict) -> None:
         booking.pruner.load_state_dict(meta["pruner"])
 
 
-def resume(engine: Any, history: Any, store: CheckpointStore, booking: Any = None, budget: Any = None):
-    """Load `store` into the engine's state (and `booking`/`budget`); returns (Replay, pending entries).
+def resume(engine: Any, history: Any, store: CheckpointStore, booking: Any = None, budget: Any = None,
+           pruner: Any = None):
+    """Load `store` into the engine's state (and `booking`/`budget`, or just `pruner`); returns (Replay, pending
+    entries).
 
     Damage is reported with what it cost: journal lines that are not intact records (skipped), a journal
     shorter than the snapshot says it was (records lost), no intact snapshot (the journal is replayed)."""
@@ -204,6 +208,8 @@ def resume(engine: Any, history: Any, store: CheckpointStore, booking: Any = Non
         pending = restore_state(engine, tree, meta, store.codec)
         if booking is not None:
             restore_run(booking, budget, meta)
+        elif pruner is not None and meta.get("pruner") is not None:
+            pruner.load_state_dict(meta["pruner"])
         lost = meta.get("journal_records", 0) - store.journal.count
         if lost > 0:
             warnings.warn(f"hopper_jax: the journal in {store.path} has {store.journal.count} lines but held "
@@ -285,7 +291,10 @@ def start_journal(search: Any, store: CheckpointStore) -> None:
 
 
 def save_search(search: Any, path: Any, booking: Any, budget: Any, allow_pickle: bool = False) -> str:
-    """`Search.save`: a new checkpoint directory holding the search as it is (`booking`: an idle run's)."""
+    """`Search.save`: a new checkpoint directory holding the search as it is (`booking`: an idle run's). An
+    existing directory that is not a checkpoint gets a numbered one inside it, as in PyHopper."""
+    if os.path.isdir(os.path.expanduser(path)) and os.listdir(os.path.expanduser(path)):
+        path = numbered_checkpoint(path)  # an existing folder (not a checkpoint): a numbered checkpoint inside
     store = CheckpointStore(path, codec_for(search.space, allow_pickle))
     store.lock()
     try:
@@ -299,8 +308,12 @@ def save_search(search: Any, path: Any, booking: Any, budget: Any, allow_pickle:
     return store.path
 
 
-def load_search(search: Any, path: Any, allow_pickle: bool = False) -> None:
-    """`Search.load`: restore a checkpoint directory into `search`."""
+def load_search(search: Any, path: Any, allow_pickle: bool = False, pruner: Any = None) -> None:
+    """`Search.load`: restore a checkpoint directory into `search` (and its pruner's state into `pruner`)."""
+    if os.path.isfile(os.path.expanduser(path)):
+        raise ValueError(f"{path} is a file; hopper_jax checkpoints are directories (written by run(checkpoint_path="
+                         f"...) or save). A PyHopper checkpoint file is a pickle: hopper_jax.utils.load_dict(path, "
+                         f"allow_pickle=True) reads its contents, if you trust it.")
     store = CheckpointStore(path, codec_for(search.space, allow_pickle))
     try:
         saved = store.read_header()
@@ -308,7 +321,7 @@ def load_search(search: Any, path: Any, allow_pickle: bool = False) -> None:
             raise FileNotFoundError(f"No hopper_jax checkpoint at {store.path} (it has no search.json)")
         adopt_header(search, store, saved, header_of(search, None, None), None)
         search.state.direction = search.history.direction = saved["direction"]
-        replay, _ = resume(search.engine, search.history, store)
+        replay, _ = resume(search.engine, search.history, store, pruner=pruner)
         replay.restore_rest()
     finally:
         store.close()

@@ -9,6 +9,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from ..core import seen
 from ..evaluators import MODES, BatchedEvaluator, PythonEvaluator
 from ..pruners import check_pruner
 from ..space.compile import Space
@@ -16,7 +17,7 @@ from . import checkpointing
 from .booking import Booking
 from .budget import Budget, parse_direction
 from .callbacks import CallbackList
-from .candidates import encode_candidate, merge_dicts, merge_guess
+from .candidates import cache_key, encode_candidate, merge_dicts, merge_guess
 from .driver import Driver
 from .engine import Engine
 from .history import History
@@ -132,6 +133,24 @@ class Search:
         self.enqueue(candidate)
         return self
 
+    # ---- the duplicate cache (PyHopper's forget_cached / clear_cache) ----------------------------------
+    def forget_cached(self, candidate: dict) -> None:
+        """Let `candidate` (a dict; missing entries come from the best, as for a guess) be evaluated again."""
+        merged = merge_guess(candidate, self.best, self._template)
+        encoded = encode_candidate(self._space, merged, self.engine.encoded_best())
+        _, _, fingerprint = self.engine.queued_row(encoded)
+        key = cache_key(np.asarray(fingerprint), encoded.objects, encoded.overrides)
+        state = self.state
+        state.seen.pop(key, None)
+        if state.table is not None:  # JAX mode's device table: rebuilt without the key
+            kept = [k for k in seen.host_keys(state.table) if k != key]
+            state.table = seen.insert_host(seen.empty(state.table.occupied.shape[0]), kept)
+
+    def clear_cache(self) -> None:
+        """Forget every evaluated candidate: any may be evaluated again."""
+        self.state.seen.clear()
+        self.state.table = None
+
     # ---- single draws (PyHopper's sample_solution / mutate_from_best) ---------------------------------
     def sample_solution(self) -> Any:
         """One phase-1 candidate (every parameter drawn from its prior), as a dict; nothing is evaluated."""
@@ -237,6 +256,9 @@ class Search:
             replay, pending = (checkpointing.resume(self.engine, self._history, store, booking, budget) if resuming
                                else (None, []))
             booking.elapsed = lambda: budget.elapsed
+            if resuming and not quiet:
+                print(f"Restored search from checkpoint '{store.path}' ({len(self._history.records)} evaluations, "
+                      f"best f {state.best.f})", flush=True)
             if mode == "python":
                 if n_jobs != 1 or mp_backend == "ray":
                     evaluator = make_pool(objective, kwargs, n_jobs, mp_backend, ray_address, quiet, pruner)
@@ -290,15 +312,19 @@ class Search:
             self._driver.stop_requested = True
 
     # ---- checkpoints (see checkpointing.py) -----------------------------------------------------------
-    def save(self, path: str | os.PathLike, allow_pickle: bool = False) -> str:
-        """Write a checkpoint of this search (state, best, history, cache) to directory `path`; returns it.
-        `allow_pickle`: also store values that need pickling (see `run`)."""
+    def save(self, path: str | os.PathLike, pruner: Any = None, allow_pickle: bool = False) -> str:
+        """Write a checkpoint of this search (state, best, history, cache) to directory `path`; returns where.
+
+        As in PyHopper, an existing folder that is not a checkpoint gets `pyhopper_run_<i:05d>.ckpt` inside it.
+        `pruner`: its state is saved too. `allow_pickle`: also store values that need pickling (see `run`)."""
         booking = Booking(self, self.state, self._history, CallbackList(None), ignore_nans=False,
-                          keep_history=True, use_cache=True)
+                          keep_history=True, use_cache=True, pruner=check_pruner(pruner))
         return checkpointing.save_search(self, path, booking, Budget(steps=1), allow_pickle)
 
-    def load(self, path: str | os.PathLike, allow_pickle: bool = False) -> Search:
+    def load(self, path: str | os.PathLike, pruner: Any = None, allow_pickle: bool = False) -> Search:
         """Restore a checkpoint written by `save` or by `run(checkpoint_path=...)` into this search.
-        `allow_pickle`: read pickled values too (only from checkpoints you wrote: it runs their code)."""
-        checkpointing.load_search(self, path, allow_pickle)
+
+        `pruner`: gets the saved pruner's state. `allow_pickle`: read pickled values too (only from checkpoints
+        you wrote: it runs their code)."""
+        checkpointing.load_search(self, path, allow_pickle, check_pruner(pruner))
         return self
