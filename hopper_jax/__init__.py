@@ -29,7 +29,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Search", "int", "float", "choice", "bool", "custom", "integer", "real", "boolean", "Parameter",
     "PruneEvaluation", "parse_runtime", "parse_direction", "Callback", "CandidateType", "ParamInfo",
-    "History", "ArraySummary", "merge_dicts", "store_dict", "load_dict", "Space", "hopper", "Hopper", "HopperState", "Population",
+    "History", "ArraySummary", "merge_dicts", "store_dict", "load_dict", "Space", "hopper", "Hopper", "HopperState",
+    "Population",
     "should_prune", "wrap_n_times", "average_over_keys",
     "core", "space", "evaluators", "callbacks", "pruners", "loggers", "noise", "plots", "utils", "__version__",
 ]

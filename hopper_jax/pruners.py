@@ -79,7 +79,8 @@ class QuantilePruner(Pruner):
     """Prunes an evaluation whose latest estimate is worse than the `q`-quantile of earlier ones at that step.
 
     Args:
-      q: a fraction in (0, 1), or as in PyHopper a percentage in [1, 100) (80 means 0.8). When maximising, estimate i must reach the `q`-quantile of the i-th estimates
+      q: a fraction in (0, 1), or as in PyHopper a percentage in [1, 100) (80 means 0.8). When maximising,
+        estimate i must reach the `q`-quantile of the i-th estimates
         of earlier evaluations (so q=0.8 keeps the top 20 %); when minimising, the `(1 - q)`-quantile.
       warmup: no decision at step i before `warmup` earlier evaluations reported an i-th estimate.
     """

@@ -125,7 +125,8 @@ def snapshot(engine: Any, booking: Any, budget: Any, finished: bool, codec: Code
     tree = {"state": {name: list(v) if isinstance(v, tuple) else np.asarray(v) for name, v in core._asdict().items()},
             "best_values": [np.asarray(v) for v in engine.best_values()]}
     if state.table is not None:
-        tree["table"] = {"fingerprints": np.asarray(state.table.fingerprints), "occupied": np.asarray(state.table.occupied)}
+        tree["table"] = {"fingerprints": np.asarray(state.table.fingerprints),
+                         "occupied": np.asarray(state.table.occupied)}
     steps_done = state.steps_done - rewind
     frontier = min([job.step for job in pending], default=steps_done)
     python_side = {"best": engine.best_candidate(), "objects": state.best.objects,

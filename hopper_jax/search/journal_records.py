@@ -111,7 +111,8 @@ class Restorer:
         if not len(rows):
             return
         failed = ~np.isfinite(f[rows])
-        generation = Generation(self.space, [leaf[rows] for leaf in leaves], [leaf["full"] for leaf in record["leaves"]])
+        generation = Generation(self.space, [leaf[rows] for leaf in leaves],
+                                [leaf["full"] for leaf in record["leaves"]])
         errors = {i: ("returned NaN" if np.isnan(f[row]) else f"returned {f[row]}")
                   for i, row in enumerate(rows) if not np.isfinite(f[row])}
         self.history.append_generation(generation, f[rows], np.where(failed, STATUS_CODE[FAILED], STATUS_CODE[OK]),

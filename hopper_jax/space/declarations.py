@@ -167,12 +167,11 @@ class FloatParameter(Parameter, _HookMixin):
         if not np.all(np.isfinite(value)):
             raise ValueError(f"float(init={init!r}): init must be finite")
         outside = self.lb is not None and (np.any(value < self.lb) or np.any(value > self.ub))
-        if not outside and self.precision is not None and not np.allclose(round_to_grid(value, self.precision, self.log), value,
-                                                          rtol=1e-6, atol=0):
+        rounded = None if self.precision is None else round_to_grid(value, self.precision, self.log)
+        if not outside and rounded is not None and not np.allclose(rounded, value, rtol=1e-6, atol=0):
             raise ValueError(
                 f"float(init={init!r}) is not on the grid of precision {self.precision} "
-                f"({'significant digits' if self.log else 'decimals'}); round it, e.g. "
-                f"{round_to_grid(value, self.precision, self.log).tolist()}"
+                f"({'significant digits' if self.log else 'decimals'}); round it, e.g. {rounded.tolist()}"
             )
         return value
 

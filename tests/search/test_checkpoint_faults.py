@@ -123,7 +123,7 @@ def test_a_second_run_on_a_checkpoint_in_use_fails_at_once_and_the_lock_is_freed
 
 def test_a_run_that_fails_before_its_first_evaluation_frees_the_lock(tmp_path):
     search = hj.Search(x=hj.float(-1, 1, shape=(3,)))
-    with pytest.raises(ValueError, match="scalar"):  # the objective returns a vector, not a scalar: refused before evaluating
+    with pytest.raises(ValueError, match="scalar"):  # a vector, not a scalar: refused before evaluating
         search.run(lambda p: p["x"] * 2, "min", mode="jax", population_size=4, generations=2,
                    checkpoint_path=tmp_path / "ck", quiet=True, seed=0)
     search.run(lambda p: (p["x"] ** 2).sum(), "min", mode="jax", population_size=4, generations=2,

@@ -275,7 +275,7 @@ def test_explicit_float_init_is_kept():
         (lambda: hj.choice("a", "b", init="c"), "c"),
     ],
 )
-def test_invalid_init_raises_naming_the_value(make, shown):  # outside the bounds is PyHopper's: see test_pyhopper_compat
+def test_invalid_init_raises_naming_the_value(make, shown):  # outside the bounds: see test_pyhopper_compat
     with pytest.raises(ValueError) as info:
         make()
     assert shown in str(info.value)
