@@ -10,8 +10,14 @@ this cache holds hopper_jax's functions only.
 
 Where: `$HOPPER_JAX_CACHE_DIR`, else `$XDG_CACHE_HOME/hopper_jax`, else `~/.cache/hopper_jax`; at most
 `MAX_CACHE_BYTES`, oldest entries removed first. `HOPPER_JAX_CACHE_DIR=off` or `set_cache_dir(None)`
-turns it off. A stored executable runs as machine code, like any compile cache: do not point the cache
-at files that someone else could write.
+turns it off.
+
+A stored executable runs as machine code, so only files this user wrote are loaded: the directory is created
+0700 (whatever the umask) and refused, with one warning, if it is a symlink or is not owned by this user or
+is writable by group or others (the cache is then off for the process); entries are written 0600 through a
+new temporary file (`O_CREAT | O_EXCL | O_NOFOLLOW`, then renamed), opened without following links, and
+loaded only if they are regular files of this user that start with a header naming the full key they were
+written for: an entry renamed from another key (another space, flags or version) is a miss, never loaded.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import functools
 import hashlib
 import os
 import pickle
+import secrets
+import stat
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -36,11 +44,15 @@ MAX_CACHE_BYTES = 256 * 2**20
 OFF = ("", "0", "off", "false", "none")
 #: JAX settings that do not change compiled code (logging, caches): left out of the key.
 NOT_CODE = ("_log_", "logging", "cache", "traceback")
+#: Environment variables that change compiled code (XLA's and TPU's flags): part of the key.
+CODE_VARIABLES = ("XLA_FLAGS", "LIBTPU_INIT_ARGS")
+#: First bytes of every entry; the key's sha256 follows on the same line.
+MAGIC = b"hopper_jax executable 1 "
 _directory: list[Path | None] = []  # [] until first read; [None] when off
 
 
 def cache_dir() -> Path | None:
-    """The directory executables are kept in, or None when the cache is off."""
+    """The directory executables are kept in, or None when the cache is off (or its directory was refused)."""
     if not _directory:
         configured = os.environ.get("HOPPER_JAX_CACHE_DIR")
         if configured is not None:
@@ -51,9 +63,49 @@ def cache_dir() -> Path | None:
     return _directory[0]
 
 
+def _safe_cache_dir() -> Path | None:
+    """`cache_dir()` once it is checked (and created 0700 if missing); a refused directory warns once and turns
+    the cache off for the process."""
+    directory = cache_dir()
+    if directory is None or directory in _trusted:
+        return directory
+    problem = _unsafe(directory)
+    if problem is not None:
+        warnings.warn(f"hopper_jax: not using {directory} to keep compiled functions: {problem}. Its files would "
+                      f"run as this user's code. Set HOPPER_JAX_CACHE_DIR to a directory only you can write (or to "
+                      f"'off'); until then each process compiles again.", RuntimeWarning, stacklevel=4)
+        _directory[:] = [None]
+        return None
+    _trusted.add(directory)
+    return directory
+
+
 def set_cache_dir(path: str | os.PathLike | None) -> None:
     """Keep hopper_jax's compiled functions in `path` from now on; None turns the cache off."""
     _directory[:] = [None if path is None else Path(path).expanduser()]
+
+
+_trusted: set[Path] = set()  # directories checked by _unsafe in this process
+
+
+def _unsafe(directory: Path) -> str | None:
+    """Why `directory` must not hold executables (None: it is safe), creating it 0700 if it is missing."""
+    try:
+        if not os.path.lexists(directory):
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            os.chmod(directory, 0o700)  # the umask may have widened what makedirs asked for
+        status = os.lstat(directory)
+    except OSError as error:
+        return f"it cannot be created or read ({error})"
+    if stat.S_ISLNK(status.st_mode):
+        return "it is a symbolic link"
+    if not stat.S_ISDIR(status.st_mode):
+        return "it is not a directory"
+    if status.st_uid != os.getuid():
+        return f"it belongs to user id {status.st_uid}, not to this user ({os.getuid()})"
+    if status.st_mode & 0o022:
+        return f"group or others can write it (mode {stat.S_IMODE(status.st_mode):o})"
+    return None
 
 
 @functools.cache
@@ -71,8 +123,9 @@ def _environment() -> str:
     device = jax.devices()[0]
     settings = sorted((name, repr(value)) for name, value in jax.config.values.items()
                       if not any(part in name for part in NOT_CODE))
+    variables = [(name, os.environ.get(name)) for name in CODE_VARIABLES]
     return repr((_sources_hash(), jax.__version__, jaxlib.__version__, device.platform, device.device_kind,
-                 device.client.platform_version, jax.device_count(), settings))
+                 device.client.platform_version, jax.device_count(), settings, variables))
 
 
 def _abstract(leaf: Any) -> tuple:
@@ -136,33 +189,51 @@ class PersistentFunction:
         self.__dict__.pop("jitted", None)
 
     def _executable(self, args: tuple, tree, leaves: list) -> Callable:
-        directory = cache_dir()
-        if directory is None or self._context is None or not _on_default_device(leaves):
+        if self._context is None or not _on_default_device(leaves):
             return self.jitted
-        file = directory / f"{self._name}-{self._digest(tree, leaves)}.jaxexe"
-        executable = _load(file)
+        directory = _safe_cache_dir()
+        if directory is None:
+            return self.jitted
+        key = self._key(tree, leaves)
+        file = directory / f"{self._name}-{key[:32]}.jaxexe"
+        executable = _load(file, key)
         if executable is None:
             executable = self.jitted.lower(*args).compile()
-            _store(file, executable, directory)
+            _store(file, key, executable, directory)
         return executable
 
-    def _digest(self, tree, leaves: list) -> str:
+    def _key(self, tree, leaves: list) -> str:
+        """sha256 (hex) of everything the executable depends on; its first 32 digits name the file."""
         signature = repr((str(tree), [_abstract(leaf) for leaf in leaves]))
         text = "\0".join((self._name, self._context, signature, _environment()))
-        return hashlib.sha256(text.encode()).hexdigest()[:32]
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _load(file: Path) -> Callable | None:
-    """The executable stored in `file`, or None (absent, or unreadable: then the file is removed)."""
+def _header(key: str) -> bytes:
+    return MAGIC + key.encode() + b"\n"
+
+
+def _load(file: Path, key: str) -> Callable | None:
+    """The executable stored in `file` for `key`, or None: absent, a link, not this user's regular file, not
+    private to this user, or written for another key (none of these is unpickled). A damaged entry of the
+    right key is removed."""
     try:
-        blob = file.read_bytes()
+        descriptor = os.open(file, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
         return None
+    with os.fdopen(descriptor, "rb") as handle:
+        status = os.fstat(handle.fileno())
+        if not stat.S_ISREG(status.st_mode) or status.st_uid != os.getuid() or status.st_mode & 0o022:
+            return None
+        header = _header(key)
+        if handle.read(len(header)) != header:
+            return None
+        blob = handle.read()
     try:
         executable = serialize_executable.deserialize_and_load(*pickle.loads(blob))
         os.utime(file)  # recently used: pruned last
         return executable
-    except Exception as error:  # noqa: BLE001 - a truncated or foreign file: compile again
+    except Exception as error:  # noqa: BLE001 - a truncated file: compile again
         warnings.warn(f"hopper_jax: ignoring an unreadable compiled function {file} ({error!r}); it is compiled "
                       f"again.", RuntimeWarning, stacklevel=4)
         file.unlink(missing_ok=True)
@@ -172,14 +243,20 @@ def _load(file: Path) -> Callable | None:
 _write_failed: list[str] = []
 
 
-def _store(file: Path, executable, directory: Path) -> None:
-    """Write `executable` to `file` atomically, then prune; a failure warns once per process and is ignored."""
+def _store(file: Path, key: str, executable, directory: Path) -> None:
+    """Write `executable` to `file` (0600, through a new temporary file that no planted link can redirect),
+    then prune; a failure warns once per process and is ignored."""
     try:
-        blob = pickle.dumps(serialize_executable.serialize(executable))
-        directory.mkdir(parents=True, exist_ok=True)
-        partial = file.with_name(f"{file.name}.{os.getpid()}.part")
-        partial.write_bytes(blob)
-        os.replace(partial, file)
+        blob = _header(key) + pickle.dumps(serialize_executable.serialize(executable))
+        partial = file.with_name(f".{file.name}.{secrets.token_hex(8)}.part")
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(blob)
+            os.replace(partial, file)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
         _prune(directory, MAX_CACHE_BYTES)
     except Exception as error:  # noqa: BLE001 - the cache is an optimisation: never fail a search for it
         if not _write_failed:
@@ -194,7 +271,7 @@ def _prune(directory: Path, limit: int) -> None:
     entries = []
     for path in directory.glob("*.jaxexe"):
         try:
-            status = path.stat()
+            status = path.lstat()
         except OSError:
             continue
         entries.append((status.st_mtime, status.st_size, path))

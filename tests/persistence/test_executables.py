@@ -94,13 +94,16 @@ def test_another_population_size_or_space_is_another_entry(cache):
     assert len(list(cache.iterdir())) > count
 
 
-def test_an_unreadable_file_is_compiled_again_with_a_warning(cache):
+def test_a_damaged_entry_is_compiled_again_with_a_warning_and_a_foreign_file_silently(cache):
     _, fs = search_run()
-    for path in cache.iterdir():
-        path.write_bytes(b"not an executable")
+    files = sorted(cache.iterdir())
+    files[0].write_bytes(files[0].read_bytes()[:200])  # its header intact, its body cut short
+    for path in files[1:]:
+        path.write_bytes(b"not an executable")  # no header: never unpickled
     compiled_module.clear()
-    with pytest.warns(RuntimeWarning, match="unreadable compiled function"):
+    with pytest.warns(RuntimeWarning, match="unreadable compiled function") as caught:
         search, again = search_run()
+    assert len([w for w in caught if "unreadable" in str(w.message)]) == 1
     assert compiled_anything(search) and again == fs
     assert all(path.stat().st_size > 1000 for path in cache.iterdir())  # rewritten
 
@@ -110,9 +113,9 @@ def test_an_unwritable_directory_warns_once_and_the_search_still_runs(tmp_path, 
     blocker.write_text("")
     executables.set_cache_dir(blocker / "cache")  # a directory under a file cannot be created
     executables._write_failed.clear()
-    with pytest.warns(RuntimeWarning, match="cannot keep compiled functions") as caught:
+    with pytest.warns(RuntimeWarning, match="not using .* cannot be created") as caught:
         _, fs = search_run()
-    assert len([w for w in caught if "cannot keep" in str(w.message)]) == 1
+    assert len([w for w in caught if "not using" in str(w.message)]) == 1
     executables.set_cache_dir(None)
     compiled_module.clear()
     assert search_run()[1] == fs
@@ -168,3 +171,107 @@ def test_pruning_removes_the_least_recently_used_first(tmp_path):
     assert sorted(p.stem for p in tmp_path.iterdir()) == ["middle", "new"]
     executables._prune(tmp_path, 100)
     assert [p.stem for p in tmp_path.iterdir()] == ["new"]
+
+
+# ---- safety: nothing from disk runs unless this user wrote it ---------------------------------------------------
+class Planted:
+    """Unpickling this creates `marker`: the sign of code run from a planted file."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def _entries(directory):
+    return sorted(p for p in directory.iterdir() if p.suffix == ".jaxexe")
+
+
+@pytest.mark.parametrize("name, value", [("XLA_FLAGS", "--xla_gpu_deterministic_ops=true"),
+                                         ("LIBTPU_INIT_ARGS", "--xla_tpu_enable_latency_hiding_scheduler=true")])
+def test_the_key_covers_the_compiler_flags_in_the_environment(monkeypatch, name, value):
+    monkeypatch.delenv(name, raising=False)
+    before = executables._environment()
+    monkeypatch.setenv(name, value)
+    assert executables._environment() != before
+
+
+def test_the_directory_is_created_private_and_entries_are_private_whatever_the_umask(cache):
+    old = os.umask(0)
+    try:
+        search_run()
+    finally:
+        os.umask(old)
+    assert (cache.stat().st_mode & 0o777) == 0o700
+    assert _entries(cache) and all((p.stat().st_mode & 0o777) == 0o600 for p in _entries(cache))
+    assert not [p for p in cache.iterdir() if p.name.endswith(".part")]
+
+
+@pytest.mark.parametrize("problem", ["group-writable", "someone else's", "a symlink"])
+def test_an_unsafe_directory_is_refused_once_and_nothing_there_is_loaded_or_written(tmp_path, cache, monkeypatch,
+                                                                                   problem):
+    target = tmp_path / "shared"
+    target.mkdir(mode=0o700)
+    marker = tmp_path / "code_ran"
+    directory = target
+    if problem == "group-writable":
+        os.chmod(target, 0o770)
+    elif problem == "someone else's":
+        monkeypatch.setattr(os, "getuid", lambda: os.stat(target).st_uid + 1)
+    else:
+        directory = tmp_path / "link"
+        directory.symlink_to(target, target_is_directory=True)
+    executables.set_cache_dir(directory)
+    executables._trusted.clear()
+    function = PersistentFunction(lambda x: x + 1, "planted", "context", lambda: None)
+    leaves, tree = jax.tree.flatten((np.float32(1),))
+    key = function._key(tree, leaves)
+    import pickle
+
+    (target / f"planted-{key[:32]}.jaxexe").write_bytes(executables._header(key) + pickle.dumps(Planted(marker)))
+    with pytest.warns(RuntimeWarning, match="not using") as caught:
+        assert float(function(np.float32(1))) == 2.0
+        assert float(PersistentFunction(lambda x: x * 3, "other", "context", lambda: None)(np.float32(1))) == 3.0
+    assert len([w for w in caught if "not using" in str(w.message)]) == 1
+    assert not marker.exists() and len(list(target.iterdir())) == 1  # nothing ran, nothing written
+    assert executables.cache_dir() is None
+
+
+def test_an_entry_renamed_from_another_key_is_a_miss_never_loaded(cache):
+    tiny = PersistentFunction(lambda x: x + 1, "f", "space A", lambda: None)
+    assert float(tiny(np.float32(1))) == 2.0
+    (stored,) = _entries(cache)
+    other = PersistentFunction(lambda x: x - 1, "f", "space B", lambda: None)
+    leaves, tree = jax.tree.flatten((np.float32(1),))
+    target = cache / f"f-{other._key(tree, leaves)[:32]}.jaxexe"
+    os.replace(stored, target)  # another space's executable under this key's name
+    assert float(other(np.float32(1))) == 0.0  # compiled afresh: x - 1, not the renamed x + 1
+    assert executables._header(other._key(tree, leaves)) == target.read_bytes()[:len(executables._header("k" * 64))]
+
+
+def test_a_headerless_planted_entry_is_never_unpickled(tmp_path, cache):
+    marker = tmp_path / "code_ran"
+    function = PersistentFunction(lambda x: x * 2, "g", "context", lambda: None)
+    leaves, tree = jax.tree.flatten((np.float32(2),))
+    cache.mkdir(mode=0o700)
+    import pickle
+
+    (cache / f"g-{function._key(tree, leaves)[:32]}.jaxexe").write_bytes(pickle.dumps(Planted(marker)))
+    assert float(function(np.float32(2))) == 4.0
+    assert not marker.exists()
+
+
+def test_planted_links_are_never_followed_for_reading_or_writing(tmp_path, cache):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    function = PersistentFunction(lambda x: x * 5, "h", "context", lambda: None)
+    leaves, tree = jax.tree.flatten((np.float32(1),))
+    cache.mkdir(mode=0o700)
+    entry = cache / f"h-{function._key(tree, leaves)[:32]}.jaxexe"
+    entry.symlink_to(victim)
+    assert float(function(np.float32(1))) == 5.0
+    assert victim.read_text() == "precious"  # the link was replaced by a new file, not written through
+    assert not entry.is_symlink() and entry.read_bytes().startswith(executables.MAGIC)
