@@ -6,6 +6,11 @@ holds for the worker's whole life whatever the user's code imports; the user's `
 (the objective travels with cloudpickle). A worker that dies costs only its candidate (FAILED, crashed) and
 is replaced by a fresh one on the same GPU slot.
 
+Faults: an evaluation running longer than `timeout` seconds is FAILED ("timed out") and its worker killed
+and replaced; `max_tasks_per_worker` retires a worker after that many evaluations (a leaking objective
+starts afresh); `cancel()` kills whatever still runs (a stop that cannot wait). Workers die with the parent
+however it dies: the kernel kills them (PR_SET_PDEATHSIG on Linux), and a watchdog thread checks the parent.
+
 Pruning: `submit(ticket, candidate, pruner)` pickles a snapshot of the pruner with the task, and the worker
 decides on that candidate's estimates with its own copy. Only the parent's pruner learns (the caller
 appends each outcome's `partial` to it), so a decision in a worker is a pure function of the pruner's
@@ -23,9 +28,7 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-import traceback
 import weakref
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -37,85 +40,11 @@ import cloudpickle
 from ..pruners import Pruner, check_pruner
 from .gpus import parse_n_jobs, worker_environment
 from .outcome import FAILED, Outcome
-from .python import evaluate
+from .worker import BOOTSTRAP, STOP
 
-_BOOTSTRAP = """\
-import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)
-import sys
-from multiprocessing.connection import Connection
-connection = Connection(int(sys.argv[1]))
-sys.path[:] = connection.recv()
-payload = connection.recv_bytes()
-from hopper_jax.evaluators.pool import _serve
-_serve(connection, payload)
-"""
-_STOP = b""  # parent → worker: exit after the current candidate
 _START_ATTEMPTS = 3  # consecutive start-up deaths of one slot before the pool gives up
 
 
-# Worker side: runs in the spawned interpreter.
-def _portable(error: BaseException) -> BaseException:
-    """`error` with its traceback attached as a note, or a RuntimeError stand-in if it cannot be pickled."""
-    note = f"Traceback in worker process {os.getpid()}:\n" + "".join(traceback.format_exception(error)).rstrip()
-    error.add_note(note)
-    try:
-        pickle.loads(cloudpickle.dumps(error))
-        return error
-    except Exception:  # noqa: BLE001 - any pickling failure means: send a stand-in
-        kind = type(error)
-        stand_in = RuntimeError(f"{kind.__module__}.{kind.__qualname__}: {error} (the original exception "
-                                "could not be pickled to the parent process)")
-        stand_in.add_note(note)
-        return stand_in
-
-
-def _evaluate(objective: Callable[..., Any], task: bytes, kwargs: dict[str, Any]) -> tuple[int, Outcome]:
-    """Unpickle one task (ticket, candidate, pruner snapshot) and evaluate it; every failure is FAILED."""
-    ticket, candidate_bytes, pruner_bytes = pickle.loads(task)
-    try:
-        pruner = None if pruner_bytes is None else cloudpickle.loads(pruner_bytes)
-        outcome = evaluate(objective, cloudpickle.loads(candidate_bytes), kwargs, pruner)
-    except BaseException as error:  # noqa: BLE001 - SystemExit etc. must not kill the worker
-        outcome = Outcome(None, FAILED, f"raised {type(error).__name__}: {error}", error)
-    if outcome.error is not None:
-        outcome.error = _portable(outcome.error)
-    return ticket, outcome
-
-
-def _watch_parent(parent: int) -> None:
-    """Exit when the parent process dies: its candidates are then of no use to anyone."""
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(1)
-
-
-def _serve(connection: Connection, payload: bytes) -> None:
-    """The worker's main loop: load the objective, then evaluate candidates until told to stop."""
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
-    try:
-        objective, kwargs = cloudpickle.loads(payload)
-        message: tuple = ("ready", os.getpid())
-    except BaseException as error:  # noqa: BLE001 - reported to the parent, which raises it
-        objective, message = None, ("init_error", _portable(error))
-    try:
-        connection.send_bytes(cloudpickle.dumps(message))
-    except OSError:
-        return  # the pool was closed while this worker started
-    while objective is not None:
-        try:
-            task = connection.recv_bytes()
-        except (EOFError, OSError):
-            return  # the parent is gone
-        if task == _STOP:
-            return
-        ticket, outcome = _evaluate(objective, task, kwargs)
-        try:
-            connection.send_bytes(cloudpickle.dumps(("result", ticket, outcome)))
-        except OSError:
-            return  # the parent closed the pool while this candidate ran
-
-
-# Parent side.
 @dataclasses.dataclass(eq=False)
 class _Worker:
     slot: int
@@ -125,6 +54,8 @@ class _Worker:
     ready: bool = False
     ticket: int | None = None
     pending: bytes | None = None  # a task held until the worker is ready
+    started: float | None = None  # monotonic time its current task was sent
+    tasks: int = 0  # evaluations it finished
 
 
 def _death_problem(code: int) -> str:
@@ -157,6 +88,16 @@ def _reap_all(workers: list[_Worker]) -> None:
         _reap(worker, terminate=True)
 
 
+def check_limits(timeout: Any, max_tasks_per_worker: Any) -> tuple[float | None, int | None]:
+    """(`timeout`, `max_tasks_per_worker`) validated: positive seconds and a positive int, or None."""
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
+        raise ValueError(f"timeout must be a positive number of seconds per evaluation (or None), got {timeout!r}")
+    if max_tasks_per_worker is not None and (isinstance(max_tasks_per_worker, bool) or not isinstance(
+            max_tasks_per_worker, int) or max_tasks_per_worker < 1):
+        raise ValueError(f"max_tasks_per_worker must be an int >= 1 (or None), got {max_tasks_per_worker!r}")
+    return (None if timeout is None else float(timeout)), max_tasks_per_worker
+
+
 def _dumps(what: str, value: Any) -> bytes:
     try:
         return cloudpickle.dumps(value)
@@ -174,10 +115,15 @@ class ProcessPool:
     answers_at_once = False
 
     def __init__(self, objective: Callable[..., Any], kwargs: dict[str, Any], n_jobs: Any, *,
-                 quiet: bool = False, pruner: Pruner | None = None):
+                 quiet: bool = False, pruner: Pruner | None = None, timeout: float | None = None,
+                 max_tasks_per_worker: int | None = None):
+        """`timeout`: seconds an evaluation may run (None: no limit); `max_tasks_per_worker`: evaluations after
+        which a worker is replaced by a fresh one (None: never)."""
         if not callable(objective):
             raise ValueError(f"The objective must be callable, got {objective!r}")
+        self.timeout, self.max_tasks = check_limits(timeout, max_tasks_per_worker)
         self.capacity, self._gpus = parse_n_jobs(n_jobs)
+        self._retired: list[_Worker] = []  # told to stop after their last task, not reaped yet
         self.pruner = check_pruner(pruner)  # the run's pruner: snapshot with each submitted candidate
         self._payload = _dumps("The objective (with its kwargs)", (objective, dict(kwargs or {})))
         self._quiet, self._closed, self._done = quiet, False, []
@@ -231,9 +177,49 @@ class ProcessPool:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 break
-            self._poll(remaining)
+            overdue = self._next_expiry()
+            if overdue is not None:
+                remaining = overdue if remaining is None else min(remaining, overdue)
+            self._poll(max(remaining, 0.0) if remaining is not None else None)
+            self._expire()
+        self._reap_retired()
         results, self._done = self._done, []
         return results
+
+    def cancel(self) -> None:
+        """Kill every running evaluation now (their results are dropped) and close the pool."""
+        self.close(terminate=True)
+
+    def _next_expiry(self) -> float | None:
+        """Seconds until the first running evaluation passes `timeout` (None: no limit or nothing running)."""
+        started = [w.started for w in self._workers if w.ticket is not None and w.started is not None]
+        if self.timeout is None or not started:
+            return None
+        return min(started) + self.timeout - time.monotonic()
+
+    def _expire(self) -> None:
+        """Kill workers whose evaluation ran past `timeout`: FAILED, replaced by fresh workers."""
+        if self.timeout is None:
+            return
+        now = time.monotonic()
+        for worker in list(self._workers):
+            if worker.ticket is not None and worker.started is not None and now - worker.started >= self.timeout:
+                worker.process.kill()
+                self._bury(worker, problem=f"timed out after {self.timeout:g} s (timeout={self.timeout:g}); its "
+                                           f"worker process was killed and replaced")
+
+    def _retire(self, worker: _Worker) -> None:
+        """Replace an idle `worker` that reached `max_tasks_per_worker` by a fresh one."""
+        with contextlib.suppress(OSError):
+            worker.connection.send_bytes(STOP)
+        self._retired.append(worker)
+        self._workers[self._workers.index(worker)] = self._spawn(worker.slot)
+
+    def _reap_retired(self, force: bool = False) -> None:
+        for worker in list(self._retired):
+            if force or worker.process.poll() is not None:
+                _reap(worker, terminate=force)
+                self._retired.remove(worker)
 
     def close(self, terminate: bool = False) -> None:
         """Stop the workers and wait until all have exited; `terminate` kills running evaluations."""
@@ -246,10 +232,11 @@ class ProcessPool:
                     worker.process.terminate()
                 elif not terminate:  # it exits after its current candidate, whose result is dropped
                     with contextlib.suppress(OSError):
-                        worker.connection.send_bytes(_STOP)
+                        worker.connection.send_bytes(STOP)
                     worker.connection.close()  # a worker blocked sending a large result gets EPIPE
             for worker in self._workers:
                 _reap(worker, grace=2.0 if terminate else None)
+            self._reap_retired(force=True)
         finally:  # kills whatever is left, e.g. after Ctrl+C while waiting for a long candidate
             self._finalizer()
 
@@ -266,7 +253,8 @@ class ProcessPool:
         flags = getattr(subprocess, "_args_from_interpreter_flags", list)()  # -O, -X ..., as multiprocessing
         ours, theirs = socket.socketpair()
         try:
-            process = subprocess.Popen([sys.executable, *flags, "-c", _BOOTSTRAP, str(theirs.fileno())],
+            process = subprocess.Popen([sys.executable, *flags, "-c", BOOTSTRAP, str(theirs.fileno()),
+                                        str(os.getpid())],
                                        pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
                                        env={**os.environ, **worker_environment(gpu, shared)})
         except BaseException:
@@ -284,14 +272,16 @@ class ProcessPool:
         return worker
 
     def _send_task(self, worker: _Worker, task: bytes) -> None:
+        worker.started = time.monotonic()
         try:
             worker.connection.send_bytes(task)
         except OSError:  # it died while idle: the candidate goes to its replacement
             worker.pending = task
             self._bury(worker)
 
-    def _bury(self, worker: _Worker, starting: bool = False) -> None:
-        """Read a dead worker's last messages, report its candidate FAILED and start a replacement."""
+    def _bury(self, worker: _Worker, starting: bool = False, problem: str | None = None) -> None:
+        """Read a dead worker's last messages, report its candidate FAILED (`problem`, else how it died) and
+        start a replacement."""
         while self._receive(worker, dying=True):
             pass
         code = _reap(worker, terminate=True)
@@ -302,7 +292,7 @@ class ProcessPool:
                     f"A worker process exited with code {code} while starting (its error is printed above). "
                     "Check that hopper_jax is importable with this interpreter and sys.path.")
         if worker.ticket is not None and worker.pending is None:
-            self._done.append((worker.ticket, Outcome(None, FAILED, _death_problem(code), crashed=True)))
+            self._done.append((worker.ticket, Outcome(None, FAILED, problem or _death_problem(code), crashed=True)))
         self._log(f"hopper_jax: worker process {worker.process.pid} died (exit code {code}); starting a new one")
         replacement = self._spawn(worker.slot)
         self._workers[self._workers.index(worker)] = replacement
@@ -328,7 +318,9 @@ class ProcessPool:
                 self._send_task(worker, task)
         elif message[0] == "result":
             self._done.append((message[1], message[2]))
-            worker.ticket = None
+            worker.ticket, worker.started, worker.tasks = None, None, worker.tasks + 1
+            if self.max_tasks is not None and worker.tasks >= self.max_tasks and not dying and not self._closed:
+                self._retire(worker)
         elif message[0] == "init_error":
             raise RuntimeError(f"A worker process could not load the objective: {message[1]!r}. The module "
                                "defining it must be importable in a fresh Python process.") from message[1]

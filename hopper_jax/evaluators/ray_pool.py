@@ -11,7 +11,6 @@ import logging
 import os
 import re
 import socket
-import traceback
 import warnings
 from collections.abc import Callable
 from typing import Any, Self
@@ -19,6 +18,7 @@ from typing import Any, Self
 from ..pruners import Pruner, check_pruner
 from .outcome import FAILED, Outcome
 from .python import evaluate
+from .worker import portable
 
 MISSING_RAY = "n_jobs with mp_backend='ray' needs Ray: pip install 'hopper_jax[ray]'"
 _PER_GPU = re.compile(r"^\s*(?:(\d+)\s*x\s*)?per-gpu\s*$", re.IGNORECASE)
@@ -50,20 +50,6 @@ def task_shape(n_jobs: int | str, resources: dict[str, float]) -> tuple[int, dic
     return n_jobs, {"num_cpus": 1}
 
 
-def _portable(error: BaseException) -> BaseException:
-    """`error` with the remote traceback as a note; a plain RuntimeError if it would not survive pickling."""
-    where = f"in Ray worker pid {os.getpid()} on {socket.gethostname()}"
-    note = f"Remote traceback ({where}):\n" + "".join(traceback.format_exception(error)).rstrip()
-    from ray import cloudpickle  # what Ray sends results with; runs in a Ray worker, so Ray is there
-
-    try:
-        cloudpickle.loads(cloudpickle.dumps(error))
-    except Exception:  # noqa: BLE001 - e.g. a custom __init__ with extra required arguments
-        error = RuntimeError(f"{type(error).__module__}.{type(error).__qualname__}: {error} (not picklable)")
-    error.add_note(note)
-    return error
-
-
 def _run_task(job: tuple[Callable[..., Any], dict[str, Any]], candidate: Any, pruner: Pruner | None,
               gpu_share: float) -> Outcome:
     """The body of one Ray task: evaluate one candidate (pruner: the submitted snapshot) for sending back."""
@@ -72,7 +58,9 @@ def _run_task(job: tuple[Callable[..., Any], dict[str, Any]], candidate: Any, pr
     objective, kwargs = job
     outcome = evaluate(objective, candidate, kwargs, pruner)
     if outcome.error is not None:
-        outcome.error = _portable(outcome.error)
+        from ray import cloudpickle  # what Ray sends results with; this runs in a Ray worker
+
+        outcome.error = portable(outcome.error, f"Ray worker pid {os.getpid()} on {socket.gethostname()}", cloudpickle)
     return outcome
 
 
@@ -181,6 +169,10 @@ class RayPool:
     def in_flight(self) -> int:
         """How many candidates are submitted and not yet returned by `wait`."""
         return len(self._pending)
+
+    def cancel(self) -> None:
+        """Cancel whatever still runs and close the pool (a stop that cannot wait)."""
+        self.close(terminate=True)
 
     def close(self, terminate: bool = False) -> None:
         """Wait for (or, with terminate, kill) the tasks in flight; shut Ray down if this pool started it."""

@@ -23,6 +23,9 @@ from . import checkpointing
 
 #: Seconds `wait` blocks before the loop looks at Ctrl+C and its budget again.
 POLL_SECONDS = 0.5
+#: After a first Ctrl+C (or `stop()`), seconds running evaluations in worker processes get to finish; then
+#: their workers are killed and `run` returns the best (the candidates stay drawn: a checkpoint keeps them).
+STOP_GRACE_SECONDS = 30.0
 
 
 class Driver:
@@ -35,6 +38,8 @@ class Driver:
         self.generational = generational
         self.stop_requested = False
         self.pending: list = []  # jobs a resumed run had in flight when it was saved
+        self._abandoned: list = []  # jobs cancelled after the stop grace ran out (kept by the final snapshot)
+        self._stop_seen: float | None = None
         self._last_snapshot = time.monotonic()
         source.snapshot_due = self._snapshot_due
 
@@ -70,7 +75,8 @@ class Driver:
                 raise KeyboardInterrupt
             self.stop_requested = True
             if not self.quiet:
-                print("\nCtrl+C: finishing the current evaluation, then returning the best (again to abort).")
+                print(f"\nCtrl+C: finishing the running evaluations (worker processes get {STOP_GRACE_SECONDS:g} s), "
+                      f"then returning the best (again to abort).")
 
         previous = signal.signal(signal.SIGINT, handler)
         try:
@@ -104,12 +110,24 @@ class Driver:
             if not window:
                 return
             if window[0].result is None:
+                if self._grace_over():
+                    self.evaluator.cancel()
+                    self._abandoned = list(window)
+                    return
                 for ticket, result in self.evaluator.wait(timeout=POLL_SECONDS):
                     waiting.pop(ticket).result = result
             if window[0].result is not None:
                 self.source.complete(window.popleft())
                 self._flush_journal()
                 self._checkpoint(window, force=False)
+
+    def _grace_over(self) -> bool:
+        """True once a stop was asked STOP_GRACE_SECONDS ago and the evaluator can cancel what still runs."""
+        if not self.stop_requested or not hasattr(self.evaluator, "cancel"):
+            return False
+        if self._stop_seen is None:
+            self._stop_seen = time.monotonic()
+        return time.monotonic() - self._stop_seen >= STOP_GRACE_SECONDS
 
     def _add(self, window: deque, waiting: dict, job: Any) -> None:
         window.append(job)
@@ -157,4 +175,4 @@ class Driver:
         replay = self.source.replay
         if replay:
             replay.restore_rest(self.booking)
-        self._checkpoint(finished=self.budget.done() and not self.stop_requested)
+        self._checkpoint(self._abandoned, finished=self.budget.done() and not self.stop_requested)

@@ -28,15 +28,20 @@ from .state import Best, SearchState
 BACKENDS = ("auto", "multiprocessing", "ray")
 
 
-def make_pool(objective, kwargs, n_jobs, backend: str, address: str | None, quiet: bool, pruner: Any):
+def make_pool(objective, kwargs, n_jobs, backend: str, address: str | None, quiet: bool, pruner: Any,
+              timeout: float | None = None, max_tasks_per_worker: int | None = None):
     """The worker pool for `n_jobs` on `backend` (imported lazily: most runs need none)."""
     if backend == "ray":
+        if timeout is not None or max_tasks_per_worker is not None:
+            raise ValueError("timeout= and max_tasks_per_worker= apply to the process pool (mp_backend='process'); "
+                             "with Ray, set limits on the cluster (e.g. Ray's own task options).")
         from ..evaluators.ray_pool import RayPool
 
         return RayPool(objective, kwargs or {}, n_jobs, address=address, quiet=quiet, pruner=pruner)
     from ..evaluators.pool import ProcessPool
 
-    return ProcessPool(objective, kwargs or {}, n_jobs, quiet=quiet, pruner=pruner)
+    return ProcessPool(objective, kwargs or {}, n_jobs, quiet=quiet, pruner=pruner, timeout=timeout,
+                       max_tasks_per_worker=max_tasks_per_worker)
 
 
 class Search:
@@ -186,7 +191,8 @@ class Search:
             overwrite_checkpoint: bool = False, keep_history: bool = True, *, seed: int | None = None,
             mode: str = "python", population_size: int = 64, generations: int | None = None,
             ray_address: str | None = None, devices: Any = None, chunk_size: int | None = None,
-            checkpoint_interval: float = 60.0, allow_pickle: bool = False) -> Any:
+            checkpoint_interval: float = 60.0, allow_pickle: bool = False, timeout: float | None = None,
+            max_tasks_per_worker: int | None = None) -> Any:
         """Optimise `objective` over the space and return the best candidate (a dict).
 
         Args:
@@ -206,6 +212,10 @@ class Search:
             "2x per-gpu" (one or two workers per GPU, each pinned to its GPU for life).
           mp_backend: 'auto'/'multiprocessing' (local spawn pool) or 'ray' (a Ray cluster at `ray_address`,
             or a local one).
+          timeout: process pool (n_jobs > 1): seconds one evaluation may run; a longer one is recorded as
+            failed ("timed out") and its worker is killed and replaced. None: no limit.
+          max_tasks_per_worker: process pool: replace a worker by a fresh process after this many
+            evaluations (an objective that leaks memory starts afresh). None: never.
           devices: JAX modes: the devices a population is split over (None: jax.local_devices(); in a
             multi-host run pass jax.devices(), see docs/multi_host.md).
           chunk_size: JAX modes: evaluate this many rows at a time (for populations too large for memory).
@@ -222,6 +232,9 @@ class Search:
         """
         pruner = check_pruner(pruner)
         self._check_run_arguments(pruner, mp_backend, n_jobs, mode, devices, chunk_size)
+        if (timeout is not None or max_tasks_per_worker is not None) and (mode != "python" or n_jobs == 1):
+            raise ValueError("timeout= and max_tasks_per_worker= apply to evaluations in worker processes: pass "
+                             "n_jobs >= 2 (mode='python'). An evaluation in this process cannot be stopped safely.")
         state = self.state
         direction = parse_direction(direction)
         if state.direction is not None and state.best.f is not None and direction != state.direction:
@@ -261,7 +274,8 @@ class Search:
                       f"best f {state.best.f})", flush=True)
             if mode == "python":
                 if n_jobs != 1 or mp_backend == "ray":
-                    evaluator = make_pool(objective, kwargs, n_jobs, mp_backend, ray_address, quiet, pruner)
+                    evaluator = make_pool(objective, kwargs, n_jobs, mp_backend, ray_address, quiet, pruner, timeout,
+                                          max_tasks_per_worker)
                 else:
                     evaluator = PythonEvaluator(objective, kwargs, pruner=pruner)
                 source = PythonSource(self.engine, booking, budget, evaluator.capacity, enable_rejection_cache, replay)

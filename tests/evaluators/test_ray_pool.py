@@ -50,7 +50,7 @@ def test_exceptions_keep_their_type_and_remote_traceback():
         results = evaluate_all(pool, [0, "prune", 4])
     error = results[0].error
     assert results[0].status == FAILED and isinstance(error, ZeroDivisionError)
-    assert any("Remote traceback" in note and "in objective" in note for note in error.__notes__)
+    assert any("Traceback in Ray worker pid" in note and "in objective" in note for note in error.__notes__)
     assert results[1].status == PRUNED and results[2].value == 0.25
 
 
@@ -91,7 +91,7 @@ def test_unpicklable_exception_becomes_runtime_error():
     with RayPool(objective, {}, 1) as pool:
         (outcome,) = evaluate_all(pool, [0]).values()
     assert isinstance(outcome.error, RuntimeError) and "Picky: 1-2" in str(outcome.error)
-    assert "Remote traceback" in outcome.error.__notes__[0]
+    assert "Traceback in Ray worker pid" in outcome.error.__notes__[0]
 
 
 def test_a_dead_worker_fails_its_candidate_and_the_pool_goes_on():
