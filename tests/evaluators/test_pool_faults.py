@@ -74,7 +74,8 @@ CHILD = textwrap.dedent("""
     from test_pool_faults import hangs_after_a_few
     driver.STOP_GRACE_SECONDS = 1.0
     search = hj.Search(x=hj.float(0, 1))
-    search.run(hangs_after_a_few, "max", steps=1000, n_jobs=2, seed=0, quiet=True, kwargs={{"log": {log!r}}})
+    search.run(hangs_after_a_few, "max", steps={steps}, n_jobs=2, seed=0, quiet=True, kwargs={{"log": {log!r}}},
+               checkpoint_path={checkpoint!r})
     print("best", search.best_f, flush=True)
 """)
 
@@ -88,9 +89,10 @@ def hangs_after_a_few(candidate, log):
     return candidate["x"]
 
 
-def start_child(tmp_path):
+def start_child(tmp_path, steps=1000, checkpoint=None):
     log = tmp_path / "pids"
-    script = CHILD.format(tests=os.path.dirname(os.path.abspath(__file__)), log=str(log))
+    script = CHILD.format(tests=os.path.dirname(os.path.abspath(__file__)), log=str(log), steps=steps,
+                          checkpoint=checkpoint)
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, env={**os.environ, "PYTHONPATH": ROOT})
     deadline = time.monotonic() + 60
@@ -117,6 +119,17 @@ def test_a_first_ctrl_c_returns_the_best_within_the_grace_even_while_workers_han
     assert child.returncode == 0, err
     assert time.monotonic() - started < 15 and out.startswith("best 0.")
     assert not any(alive(pid) for pid in workers)
+
+
+def test_candidates_cancelled_by_the_stop_are_evaluated_on_resume(tmp_path):
+    checkpoint = str(tmp_path / "ck")
+    child, _ = start_child(tmp_path, steps=30, checkpoint=checkpoint)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=30)
+    assert child.returncode == 0 and out.startswith("best"), err
+    resumed = hj.Search(x=hj.float(0, 1))
+    resumed.run(lambda c: c["x"], "max", steps=30, seed=0, quiet=True, checkpoint_path=checkpoint)
+    assert sorted(record["step"] for record in resumed.history.records) == list(range(30))
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
