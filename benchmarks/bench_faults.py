@@ -169,6 +169,7 @@ def attacks(source: pathlib.Path, directory: pathlib.Path) -> list[list[str]]:
                 result = f"refused ({type(error).__name__})"
             rows.append([f"a pickle planted in the journal, read by {how}", result,
                          "code ran" if marker.exists() else "nothing ran"])
+    rows += cache_attacks(directory)
     holder = CheckpointStore(directory / "shared")
     holder.lock()
     try:
@@ -179,6 +180,60 @@ def attacks(source: pathlib.Path, directory: pathlib.Path) -> list[list[str]]:
         rows.append(["a second writer on a checkpoint in use", "refused (CheckpointLocked)", str(error)[:120]])
     finally:
         holder.close()
+    return rows
+
+
+def cache_attacks(directory: pathlib.Path) -> list[list[str]]:
+    """Files planted in the executable cache: a pickle under an entry's name, another key's entry renamed into
+    place, a link at an entry's name, and a cache directory others can write."""
+    import pickle
+
+    import jax
+    import numpy as np
+
+    from hopper_jax.persistence import executables
+
+    rows, saved = [], list(executables._directory)
+    marker, victim = directory / "cache_code_ran", directory / "victim.txt"
+    victim.write_text("precious")
+    cache = directory / "cache"
+    cache.mkdir(mode=0o700)
+    executables.set_cache_dir(cache)
+    leaves, tree = jax.tree.flatten((np.float32(1),))
+
+    def entry(function):
+        return cache / f"{function._name}-{function._key(tree, leaves)[:32]}.jaxexe"
+
+    try:
+        planted = executables.PersistentFunction(lambda x: x + 1, "planted", "space", lambda: None)
+        entry(planted).write_bytes(pickle.dumps(Planted(str(marker))))
+        ok = float(planted(np.float32(1))) == 2.0
+        rows.append(["a pickle planted under a cache entry's name", "ignored" if ok else "wrong value",
+                     "code ran" if marker.exists() else "nothing ran"])
+        first = executables.PersistentFunction(lambda x: x + 1, "f", "space A", lambda: None)
+        first(np.float32(1))
+        other = executables.PersistentFunction(lambda x: x - 1, "f", "space B", lambda: None)
+        os.replace(entry(first), entry(other))
+        value = float(other(np.float32(1)))
+        rows.append(["another space's executable renamed into place", "refused (header names another key)"
+                     if value == 0.0 else "LOADED", f"returned {value:g} (expected 0)"])
+        linked = executables.PersistentFunction(lambda x: x * 5, "h", "space", lambda: None)
+        entry(linked).symlink_to(victim)
+        linked(np.float32(1))
+        rows.append(["a link planted at an entry's name", "not followed" if victim.read_text() == "precious"
+                     else "FOLLOWED", "target unchanged" if victim.read_text() == "precious" else "target overwritten"])
+        shared = directory / "shared_cache"
+        shared.mkdir()
+        os.chmod(shared, 0o777)
+        executables.set_cache_dir(shared)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            executables.PersistentFunction(lambda x: x * 7, "g", "space", lambda: None)(np.float32(1))
+        refused = executables.cache_dir() is None and any("not using" in str(w.message) for w in caught)
+        rows.append(["a cache directory others can write (mode 777)", "refused, cache off" if refused else "USED",
+                     f"{len(list(shared.iterdir()))} files written there"])
+    finally:
+        executables._directory[:] = saved
     return rows
 
 
