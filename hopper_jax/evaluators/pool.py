@@ -205,8 +205,8 @@ class ProcessPool:
         for worker in list(self._workers):
             if worker.ticket is not None and worker.started is not None and now - worker.started >= self.timeout:
                 worker.process.kill()
-                self._bury(worker, problem=f"timed out after {self.timeout:g} s (timeout={self.timeout:g}); its "
-                                           f"worker process was killed and replaced")
+                self._bury(worker, problem=f"timed out after {self.timeout:g} s (raise Search.run's timeout= if "
+                                           "evaluations need longer); its worker process was killed")
 
     def _retire(self, worker: _Worker) -> None:
         """Replace an idle `worker` that reached `max_tasks_per_worker` by a fresh one."""
@@ -293,7 +293,8 @@ class ProcessPool:
                     "Check that hopper_jax is importable with this interpreter and sys.path.")
         if worker.ticket is not None and worker.pending is None:
             self._done.append((worker.ticket, Outcome(None, FAILED, problem or _death_problem(code), crashed=True)))
-        self._log(f"hopper_jax: worker process {worker.process.pid} died (exit code {code}); starting a new one")
+        what = f"was killed: its evaluation {problem}" if problem else f"died (exit code {code})"
+        self._log(f"hopper_jax: worker process {worker.process.pid} {what}; starting a new one")
         replacement = self._spawn(worker.slot)
         self._workers[self._workers.index(worker)] = replacement
         if worker.pending is not None:  # never reached the dead worker: the replacement runs it

@@ -35,7 +35,7 @@ connection = Connection(int(sys.argv[1]))
 sys.path[:] = connection.recv()
 payload = connection.recv_bytes()
 from hopper_jax.evaluators.worker import serve
-serve(connection, payload)
+serve(connection, payload, int(sys.argv[2]))
 """
 STOP = b""  # parent → worker: exit after the current candidate
 
@@ -77,9 +77,10 @@ def _watch_parent(parent: int) -> None:
     os._exit(1)
 
 
-def serve(connection: Connection, payload: bytes) -> None:
-    """The worker's main loop: load the objective, then evaluate candidates until told to stop."""
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+def serve(connection: Connection, payload: bytes, parent: int | None = None) -> None:
+    """The worker's main loop: load the objective, then evaluate candidates until told to stop; exits when
+    `parent` (a pid, default this process's parent now) dies."""
+    threading.Thread(target=_watch_parent, args=(parent or os.getppid(),), daemon=True).start()
     try:
         objective, kwargs = cloudpickle.loads(payload)
         message: tuple = ("ready", os.getpid())

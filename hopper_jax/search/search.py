@@ -33,8 +33,9 @@ def make_pool(objective, kwargs, n_jobs, backend: str, address: str | None, quie
     """The worker pool for `n_jobs` on `backend` (imported lazily: most runs need none)."""
     if backend == "ray":
         if timeout is not None or max_tasks_per_worker is not None:
-            raise ValueError("timeout= and max_tasks_per_worker= apply to the process pool (mp_backend='process'); "
-                             "with Ray, set limits on the cluster (e.g. Ray's own task options).")
+            raise ValueError("timeout= and max_tasks_per_worker= apply to the local process pool (mp_backend='auto' "
+                             "or 'multiprocessing'), not to mp_backend='ray': Ray cannot tell when a queued task "
+                             "starts. Drop them, or bound the time inside the objective.")
         from ..evaluators.ray_pool import RayPool
 
         return RayPool(objective, kwargs or {}, n_jobs, address=address, quiet=quiet, pruner=pruner)

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,8 @@ import pytest
 
 import hopper_jax as hj
 from hopper_jax.evaluators import FAILED
+from hopper_jax.evaluators.pool import ProcessPool
+from hopper_jax.evaluators.worker import BOOTSTRAP
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -50,7 +53,35 @@ def test_workers_are_recycled_after_max_tasks(tmp_path):
                kwargs={"log": str(log)})
     pids = log.read_text().split()
     assert len(pids) == 8 and all(pids.count(pid) <= 2 for pid in pids) and len(set(pids)) >= 4
-    assert len(search.history.fs) == 8
+    assert [record["status"] for record in search.history.records] == ["ok"] * 8
+
+
+def sleeps(candidate):
+    time.sleep(candidate)
+    return float(os.getpid())
+
+
+def test_the_pool_kills_an_overdue_worker_and_goes_on_with_a_fresh_one():
+    with ProcessPool(sleeps, {}, 2, quiet=True, timeout=1.0) as pool:
+        first = pool.pids
+        pool.submit(0, 30.0)
+        pool.submit(1, 0.0)
+        results = dict(pool.wait())
+        while len(results) < 2:
+            results.update(pool.wait())
+        assert results[1].status == "ok" and results[0].status == FAILED and "timed out after 1 s" in results[0].problem
+        killed = (set(first) - set(pool.pids)).pop()  # exactly one worker replaced
+        assert len(set(first) & set(pool.pids)) == 1 and not alive(killed)
+        pool.submit(2, 0.0)
+        pool.submit(3, 0.0)
+        outcomes = [outcome for _, outcome in pool.wait()] + [outcome for _, outcome in pool.wait()]
+        assert all(outcome.status == "ok" for outcome in outcomes)
+
+
+def test_ray_refuses_the_limits_before_it_starts():
+    with pytest.raises(ValueError, match="not to mp_backend='ray'"):
+        hj.Search(x=hj.float(0, 1)).run(lambda c: c["x"], "max", steps=2, n_jobs=2, mp_backend="ray", quiet=True,
+                                        timeout=5.0)
 
 
 @pytest.mark.parametrize("kwargs", [{"timeout": 1.0}, {"max_tasks_per_worker": 3}])
@@ -158,3 +189,42 @@ def test_workers_ask_the_kernel_to_kill_them_with_their_parent():
     search = hj.Search(x=hj.float(0, 1))
     search.run(death_signal, "max", steps=2, n_jobs=2, quiet=True, seed=0)
     assert search.history.fs == [float(signal.SIGKILL)] * 2  # not only the watchdog: also a worker hung in C code
+
+
+WATCHED = textwrap.dedent("""
+    import os, subprocess, sys, time
+    grandchild = "\\n".join([
+        "import os, sys, threading, time",
+        "from hopper_jax.evaluators.worker import _watch_parent",
+        "threading.Thread(target=_watch_parent, args=(int(sys.argv[1]),), daemon=True).start()",
+        "print(os.getpid(), flush=True)",
+        "time.sleep(600)"])
+    subprocess.Popen([sys.executable, "-c", grandchild, str(os.getpid())])
+    time.sleep(600)
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_watchdog_alone_ends_a_worker_whose_parent_died():
+    """The fallback where PR_SET_PDEATHSIG is missing: this worker never called prctl."""
+    parent = subprocess.Popen([sys.executable, "-c", WATCHED], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": ROOT})
+    try:
+        worker = int(parent.stdout.readline())
+        assert alive(worker)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and alive(worker):
+        time.sleep(0.1)
+    assert not alive(worker)
+
+
+def test_a_worker_whose_parent_died_before_it_started_exits_at_once():
+    """The race PR_SET_PDEATHSIG leaves: the parent (here a pid that is not the parent) is already gone."""
+    ours, theirs = socket.socketpair()  # ours stays open and silent: without the check it would wait forever
+    with ours, theirs:
+        code = subprocess.run([sys.executable, "-c", BOOTSTRAP, str(theirs.fileno()), str(os.getpid() + 1)],
+                              pass_fds=(theirs.fileno(),), timeout=10, check=False).returncode
+    assert code == 1
