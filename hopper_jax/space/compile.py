@@ -9,6 +9,7 @@ built-ins with `seeding_fn`/`mutation_fn`) are driven by the shell.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import numbers
 import warnings
 from typing import Any
@@ -204,7 +205,7 @@ class Space:
         """Total number of array elements of the jitted leaves."""
         return sum(self.leaves[i].encoding.size for i in self.array_leaves)
 
-    @property
+    @functools.cached_property
     def host_driven(self) -> bool:
         """True when some parameter's values come from Python functions (custom types, user fns)."""
         return any(leaf.host_driven for leaf in self.leaves)
