@@ -109,19 +109,26 @@ class Generation:
         return sum(leaf.nbytes for leaf, full in zip(self.leaves, self.full) if full and leaf[:1].size > 1)
 
 
+#: Single appends gathered in lists before they move into the numpy columns.
+SETTLE_ROWS = 4096
+
+
 class _Column:
-    """A growable 1-D numpy array; single values are gathered in a list and moved in on the next read."""
+    """A growable 1-D numpy array; single values are gathered in the list `pending` (appended to directly by
+    the history: a numpy item write costs 10x more per evaluation) and moved in on the next read."""
 
     def __init__(self, dtype: Any):
-        self._data, self._stored, self._pending = np.empty(64, dtype), 0, []
+        self._data, self._stored, self.pending = np.empty(64, dtype), 0, []
 
     @property
     def size(self) -> int:
-        return self._stored + len(self._pending)
+        return self._stored + len(self.pending)
 
     def extend(self, values: Any) -> None:
-        self._settle()
-        values = np.atleast_1d(np.asarray(values, self._data.dtype))
+        self.settle()
+        self._put(np.atleast_1d(np.asarray(values, self._data.dtype)))
+
+    def _put(self, values: np.ndarray) -> None:
         end = self._stored + values.shape[0]
         if end > self._data.shape[0]:
             grown = np.empty(max(end, 2 * self._data.shape[0]), self._data.dtype)
@@ -130,19 +137,16 @@ class _Column:
         self._data[self._stored:end] = values
         self._stored = end
 
-    def append(self, value: Any) -> None:
-        self._pending.append(value)  # a list append: a numpy item write costs 10x more per evaluation
-        if len(self._pending) >= 4096:
-            self._settle()
-
-    def _settle(self) -> None:
-        if self._pending:
-            pending, self._pending = self._pending, []
-            self.extend(pending)
+    def settle(self) -> None:
+        """Move the pending values into the array (the list object stays the same)."""
+        if self.pending:
+            values = np.asarray(self.pending, self._data.dtype)
+            self.pending.clear()
+            self._put(values)
 
     @property
     def values(self) -> np.ndarray:
-        self._settle()
+        self.settle()
         return self._data[: self._stored]
 
 
@@ -188,6 +192,9 @@ class History:
         self._f, self._status, self._type = _Column(np.float64), _Column(np.int8), _Column(np.int8)
         self._temperature, self._step = _Column(np.float64), _Column(np.int64)
         self._finished, self._duration = _Column(np.float64), _Column(np.float64)
+        self._columns = (self._f, self._status, self._type, self._temperature, self._step, self._finished,
+                         self._duration)
+        self._pending = tuple(column.pending for column in self._columns)
         self._segments: list[tuple[int, Any]] = []  # (first record, list of candidates or Generation)
         self._errors: dict[int, str] = {}
         self._ok = 0
@@ -231,13 +238,14 @@ class History:
         if not self._segments or not isinstance(self._segments[-1][1], list):
             self._segments.append((index, []))
         self._segments[-1][1].append(candidate)
-        self._f.append(f if status == OK else np.nan)
-        self._status.append(STATUS_CODE[status])
-        self._type.append(int(info.type))
-        self._temperature.append(np.nan if info.temperature is None else info.temperature)
-        self._step.append(info.step)
-        self._finished.append(finished_at - self.start_time)
-        self._duration.append(np.nan if duration is None else duration)
+        row = (f if status == OK else np.nan, STATUS_CODE[status], int(info.type),
+               np.nan if info.temperature is None else info.temperature, info.step, finished_at - self.start_time,
+               np.nan if duration is None else duration)
+        for pending, value in zip(self._pending, row):  # list appends: a method call per column costs more
+            pending.append(value)
+        if len(self._pending[0]) >= SETTLE_ROWS:  # bounded lists of Python floats
+            for column in self._columns:
+                column.settle()
         if info.error is not None:
             self._errors[index] = info.error
         self._ok += status == OK
