@@ -11,6 +11,7 @@ keys travel as one more leaf of the population, so padding, sharding and chunkin
 from __future__ import annotations
 
 import inspect
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -101,13 +102,14 @@ class BatchedEvaluator:
         self.cache_key = key = _cache_key(objective, mode, kwargs, space, self.devices, self.chunk_size)
         if key is not None and key in _built:
             _built.move_to_end(key)
-            self._compiled = _built[key]
+            built = _built[key]
         else:
-            self._compiled = self._build()
+            built = (self._build(), {})  # the jitted function, and executables compiled by `compile_ahead`
             if key is not None:
-                _built[key] = self._compiled
+                _built[key] = built
                 while len(_built) > BUILT_SIZE:
                     _built.popitem(last=False)
+        self._compiled, self._ahead = built
         self._done: list[tuple[int, jax.Array]] = []
 
     # ---- compiled functions (built once; jit caches one executable per population shape) ---------------
@@ -128,6 +130,32 @@ class BatchedEvaluator:
         chunk_rows = row_sharding(self._mesh, chunked=False)
         return jax.lax.map(lambda chunk: self._population(jax.lax.with_sharding_constraint(chunk, chunk_rows)),
                            leaves)
+
+    def compile_ahead(self, values: tuple, keys: Any = None) -> None:
+        """Start compiling the objective for `values` (P rows; shapes suffice) in a background thread, so that
+        it compiles while the search compiles its own functions (on one device, without chunks).
+
+        A later call on arrays of these shapes waits for it and runs it; if that compile fails, or the arrays
+        differ in a way it was not compiled for, the call compiles as usual (and reports any error then).
+        """
+        if not self._plain or self._compiled._cache_size() > 0:  # an equal objective ran without it
+            return
+        if self.takes_key and keys is None:
+            keys = jax.eval_shape(lambda: jax.random.split(jax.random.key(0), values[0].shape[0]))
+        leaves = self._leaves(values, keys)
+        signature = _signature(leaves)
+        if signature not in self._ahead:
+            self._ahead[signature] = _Ahead(self._compiled, leaves)
+
+    def _run_plain(self, leaves: tuple) -> jax.Array:
+        ahead = self._ahead.get(_signature(leaves)) if self._ahead else None
+        executable = ahead.result() if ahead is not None else None
+        if executable is not None:
+            try:
+                return executable(leaves)
+            except (TypeError, ValueError):  # e.g. committed to another device than it was compiled for
+                pass
+        return self._compiled(leaves)
 
     def traced(self, values: tuple, keys: jax.Array | None = None) -> jax.Array:
         """The (P,) objective values of `values` inside another jitted function (JAX mode's fused scan)."""
@@ -200,7 +228,7 @@ class BatchedEvaluator:
         default = jax.local_devices()[0]
         if self._plain or not leaves:
             moved = jax.device_put(leaves, self.devices[0]) if self._move and leaves else leaves
-            self.last_output = output = self._compiled(moved)
+            self.last_output = output = self._run_plain(moved)
         else:
             layout = self.layout(leaves[0].shape[0])
             padded = pad_rows(leaves, layout.padded, None if self.chunk_size is None else layout.chunks)
@@ -236,3 +264,29 @@ class BatchedEvaluator:
     def last_shards(self) -> list[tuple[int, int]]:
         """(device id, values held) for each shard of the last output on this process's devices."""
         return shard_rows(self.last_output)
+
+
+def _signature(leaves: tuple) -> tuple:
+    return tuple((leaf.shape, str(leaf.dtype)) for leaf in leaves)
+
+
+class _Ahead:
+    """A jitted function being compiled for given argument shapes in a daemon thread."""
+
+    def __init__(self, jitted: Callable, leaves: tuple):
+        shapes = tuple(jax.ShapeDtypeStruct(leaf.shape, leaf.dtype) for leaf in leaves)
+        self._executable: Any = None
+        self._thread = threading.Thread(target=self._compile, args=(jitted, shapes), daemon=True,
+                                        name="hopper_jax-compile-objective")
+        self._thread.start()
+
+    def _compile(self, jitted: Callable, shapes: tuple) -> None:
+        try:
+            self._executable = jitted.lower(shapes).compile()
+        except Exception:  # noqa: BLE001 - the call compiles again in the caller's thread and raises there
+            self._executable = None
+
+    def result(self) -> Any:
+        """The compiled executable, or None if compiling failed."""
+        self._thread.join()
+        return self._executable

@@ -143,10 +143,7 @@ def generation_step(algo: Hopper):
         state, table, winner = jax.lax.cond(told.count > 0, tell, lambda s, t, _: (s, t, jnp.int32(-1)),
                                             state, table, told)
 
-        def nothing(base_key, state, table, plan):
-            return _zeros(jax.eval_shape(propose, base_key, state, table, plan))
-
-        proposed = jax.lax.cond(plan.propose, propose, nothing, base_key, state, table, plan)
+        proposed = cond_or_zeros(plan.propose, propose, base_key, state, table, plan)
         return state, table, winner, *proposed
 
     return step
@@ -198,14 +195,35 @@ def fused_generations(step: Callable, evaluate: Callable, full_leaves: tuple[boo
 
         def maybe(carry, x):
             act, *rest = x
-            shapes = jax.eval_shape(generation, carry, tuple(rest))
-            return jax.lax.cond(act, generation, lambda c, _: (c, _zeros(shapes[1])), carry, tuple(rest))
+            return cond_or_zeros(act, generation, carry, tuple(rest), passes_carry=True)
 
         indices = jnp.arange(active.shape[0])
         return jax.lax.scan(maybe, (state, table, told, last_values),
                             (active, plans, indices, given, given_fingerprints, use_given))
 
     return run
+
+
+def cond_or_zeros(pred: jax.Array, fn: Callable, *operands: Any, passes_carry: bool = False) -> Any:
+    """`fn(*operands)` where `pred`, else zeros of its output shapes (`passes_carry`: `fn(carry, x)` returns
+    (carry, out), and the other branch returns (carry unchanged, zeros of out)).
+
+    `fn` is traced once: `lax.cond` traces the taken branch first, and the zeros branch reuses the shapes
+    recorded then (with another tracing order it finds them with `jax.eval_shape`, tracing `fn` again).
+    Tracing is most of a small space's start-up, and `fn` holds the whole proposal.
+    """
+    recorded = []
+
+    def taken(*args):
+        out = fn(*args)
+        recorded.append(jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), out))
+        return out
+
+    def other(*args):
+        shapes = recorded[-1] if recorded else jax.eval_shape(fn, *args)
+        return (args[0], _zeros(shapes[1])) if passes_carry else _zeros(shapes)
+
+    return jax.lax.cond(pred, taken, other, *operands)
 
 
 def _zeros(shapes: Any) -> Any:

@@ -80,7 +80,9 @@ class JaxSource:
         self._untold: Job | None = None  # the last dispatched chunk, its last generation not told yet
         self._told = nothing_told(engine, size, self.f_dtype, self.sign)  # a fused scan's carry
         self._seconds = 0.0  # wall time of one generation (running estimate)
-        if self.fused:
+        if not self.fused:  # the objective compiles while the engine does (their first calls need both)
+            evaluator.compile_ahead(engine.value_shapes(size))
+        else:
             self._full = tuple(self.space.leaves[i].encoding.size <= FULL_LEAF for i in self.space.array_leaves)
             self._program = self._fused_program()
             self._no_guesses = jax.device_put(no_guesses(self.space))

@@ -89,3 +89,47 @@ def test_average_over_keys_is_compiled_once_and_reduces(values, keys):
     assert np.all(np.abs(out - clean) < 0.5) and not np.allclose(out, clean)  # the mean of 64 normals
     evaluator(values, jax.random.split(jax.random.key(9), 6))
     assert evaluator._compiled._cache_size() == 1
+
+
+# ---- compile_ahead: the objective compiles in a background thread ---------------------------------------
+def test_compile_ahead_gives_the_same_values_and_the_call_uses_its_executable(values, keys):
+    plain = BatchedEvaluator(lambda c, key: noisy(c, key), SPACE, "jax")
+    ahead = BatchedEvaluator(lambda c, key: noisy(c, key), SPACE, "jax")
+    ahead.compile_ahead(jax.eval_shape(lambda: values))
+    np.testing.assert_array_equal(ahead(values, keys), plain(values, keys))
+    assert ahead._compiled._cache_size() == 0  # the background executable ran, jit compiled nothing
+    assert plain._compiled._cache_size() == 1
+
+
+def test_compile_ahead_for_other_shapes_falls_back_to_jit(values, keys):
+    evaluator = BatchedEvaluator(lambda c, key: noisy(c, key), SPACE, "jax")
+    evaluator.compile_ahead(tuple(jax.ShapeDtypeStruct((4, *v.shape[1:]), v.dtype) for v in values))
+    np.testing.assert_allclose(evaluator(values, keys), expected(values, keys), rtol=1e-6)
+    assert evaluator._compiled._cache_size() == 1
+
+
+def test_a_failing_compile_ahead_reports_its_error_at_the_call(values):
+    def broken(candidate):
+        raise RuntimeError("objective bug")
+
+    evaluator = BatchedEvaluator(broken, SPACE, "jax")
+    evaluator.compile_ahead(values)  # fails in its thread, silently
+    with pytest.raises(RuntimeError, match="objective bug"):
+        evaluator(values)
+
+
+def test_a_second_run_of_the_same_objective_compiles_nothing_again():
+    def objective(candidate):
+        return jnp.sum(candidate["w"]) + candidate["k"]
+
+    runs = []
+    for _ in range(2):
+        search = hj.Search(w=hj.float(-1.0, 1.0, shape=(3,)), k=hj.int(0, 5))
+        search.run(objective, "max", generations=3, population_size=8, mode="jax", seed=0, quiet=True)
+        runs.append(search.history.fs)
+    evaluator = BatchedEvaluator(objective, Space(search._template), "jax")
+    assert evaluator._ahead  # the executable compiled ahead in the first run is kept for the objective
+    evaluator.compile_ahead(jax.eval_shape(lambda: tuple(np.zeros((8, *s), np.float32) for s in [(3,)])
+                                           + (np.zeros(8, np.int32),)))
+    assert len(evaluator._ahead) == 1  # nothing new started
+    assert runs[0] == runs[1]
