@@ -116,6 +116,8 @@ def parse_n_jobs(n_jobs: Any) -> tuple[int, list[str] | None]:
         return n_workers, [gpus[i % len(gpus)] for i in range(n_workers)]
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int):
         raise _invalid(n_jobs)
+    if n_jobs == 0:
+        raise _invalid(n_jobs, " (0 workers cannot evaluate anything; -1 means one worker per core)")
     return (n_jobs if n_jobs >= 1 else cpu_count()), None
 
 

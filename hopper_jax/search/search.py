@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import secrets
+import warnings
 from typing import Any
 
 import jax
@@ -233,6 +235,7 @@ class Search:
         """
         pruner = check_pruner(pruner)
         self._check_run_arguments(pruner, mp_backend, n_jobs, mode, devices, chunk_size)
+        check_takes_a_candidate(objective, kwargs)
         if (timeout is not None or max_tasks_per_worker is not None) and (mode != "python" or n_jobs == 1):
             raise ValueError("timeout= and max_tasks_per_worker= apply to evaluations in worker processes: pass "
                              "n_jobs >= 2 (mode='python'). An evaluation in this process cannot be stopped safely.")
@@ -252,7 +255,7 @@ class Search:
                 raise ValueError("generations= is a JAX-mode budget and replaces steps=; give one of them.")
             steps = int(generations) * size
         budget = Budget(steps, runtime, endless_mode, seeding_steps, seeding_runtime, seeding_ratio)
-        self.engine.seed(secrets.randbits(31) if seed is None else int(seed))
+        self.engine.seed(secrets.randbits(31) if seed is None else _checked_seed(seed))
         store, resuming = None, False
         if checkpoint_path is not None:
             store, resuming = checkpointing.open_store(self, checkpoint_path, overwrite_checkpoint, mode, size, seed,
@@ -274,6 +277,7 @@ class Search:
                 print(f"Restored search from checkpoint '{store.path}' ({len(self._history.records)} evaluations, "
                       f"best f {state.best.f})", flush=True)
             if mode == "python":
+                _warn_if_large(self._space)
                 if n_jobs != 1 or mp_backend == "ray":
                     evaluator = make_pool(objective, kwargs, n_jobs, mp_backend, ray_address, quiet, pruner, timeout,
                                           max_tasks_per_worker)
@@ -343,3 +347,43 @@ class Search:
         you wrote: it runs their code)."""
         checkpointing.load_search(self, path, allow_pickle, check_pruner(pruner))
         return self
+
+
+#: Python mode warns above this many array elements per candidate (each one is copied to the host as numpy).
+LARGE_PYTHON_CANDIDATE = 10_000_000
+
+
+def _warn_if_large(space: Space) -> None:
+    if space.array_size > LARGE_PYTHON_CANDIDATE:
+        warnings.warn(f"hopper_jax: a candidate holds {space.array_size:,} array elements; in mode='python' every "
+                      f"candidate is copied to the host as numpy arrays, which takes seconds per step at this size. "
+                      f"Write the objective in JAX and pass mode='jax' to keep populations on the device.",
+                      UserWarning, stacklevel=3)
+
+
+def _checked_seed(seed: Any) -> int:
+    """`seed` as an int, or a ValueError that says what a seed is."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        if isinstance(seed, str) and seed.strip().lstrip("-").isdigit():
+            return int(seed)
+        raise ValueError(f"seed={seed!r} is not an integer: pass e.g. seed=0 (or seed=None to draw one).")
+    return int(seed)
+
+
+def check_takes_a_candidate(objective: Any, kwargs: dict | None = None) -> None:
+    """A ValueError when `objective` cannot be called as `objective(candidate, **kwargs)` (plus `key=` for a
+    JAX objective that takes one)."""
+    try:
+        signature = inspect.signature(objective)
+    except (TypeError, ValueError):  # builtins without a signature, and non-callables (refused later)
+        return
+    extra = dict(kwargs or {})
+    if "key" in signature.parameters and "key" not in extra:
+        extra["key"] = None
+    try:
+        signature.bind(None, **extra)
+    except TypeError as error:
+        name = getattr(objective, "__name__", type(objective).__name__)
+        raise ValueError(f"The objective {name}{signature} cannot be called with a candidate ({error}): it must "
+                         f"take the candidate dict as its first argument, e.g. def {name}(params): ..., and "
+                         f"get any other argument from run(..., kwargs={{...}}).") from None

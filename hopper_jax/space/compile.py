@@ -230,7 +230,11 @@ class Space:
         if isinstance(param, d.ChoiceParameter):
             return encoding.encode(option_index(param, value, leaf.path))
         if isinstance(param, d.IntParameter):
-            level = param.index_of_value(_checked_array(value, param.shape, leaf.path))
+            array = _checked_array(value, param.shape, leaf.path)
+            if array.dtype.kind == "f" and not np.all(array == np.round(array)):
+                raise ValueError(f"Value {value!r} for {_name(leaf.path)} is not an integer (an init of it would "
+                                 f"be refused too); pass an int, e.g. {np.round(array).astype(np.int64).tolist()!r}")
+            level = param.index_of_value(array)
             if np.any(level < 0) or np.any(level >= param.levels) or np.any(np.asarray(value) < param.lb) \
                     or np.any(np.asarray(value) > param.ub):
                 raise ValueError(f"Value {value!r} for {_name(leaf.path)} is not on its integer grid within "

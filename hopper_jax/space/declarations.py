@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import inspect
 import re
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -82,6 +83,15 @@ def _as_bounds(lb: Any, ub: Any, name: str) -> tuple[np.ndarray | None, np.ndarr
     lb, ub = np.asarray(lb, dtype=np.float64), np.asarray(ub, dtype=np.float64)
     if not (np.all(np.isfinite(lb)) and np.all(np.isfinite(ub))):
         raise ValueError(f"{name}: bounds must be finite numbers, got lb={lb.tolist()}, ub={ub.tolist()}")
+    return _ordered(lb, ub, name)
+
+
+def _ordered(lb: np.ndarray, ub: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) elementwise; PyHopper accepts reversed bounds, so do we, with a warning."""
+    if np.any(lb > ub):
+        warnings.warn(f"hopper_jax: {name}({lb.tolist()}, {ub.tolist()}) has its lower bound above its upper bound; "
+                      f"it is read as {name}({np.minimum(lb, ub).tolist()}, {np.maximum(lb, ub).tolist()}).",
+                      UserWarning, stacklevel=4)
     return np.minimum(lb, ub), np.maximum(lb, ub)
 
 
@@ -91,7 +101,10 @@ def _as_shape(shape: Any, *candidates: Any) -> Shape:
         arrays = [np.shape(c) for c in candidates if isinstance(c, np.ndarray | list) or hasattr(c, "shape")]
         arrays = [s for s in arrays if s != ()]
         return tuple(arrays[-1]) if arrays else ()
-    shape = (shape,) if isinstance(shape, builtins.int | np.integer) else tuple(shape)
+    try:
+        shape = (shape,) if isinstance(shape, builtins.int | np.integer) else tuple(shape)
+    except TypeError:
+        raise ValueError(f"shape must be a positive int or a tuple of positive ints, got {shape!r}") from None
     if any(not isinstance(s, builtins.int | np.integer) or s < 1 for s in shape):
         raise ValueError(f"shape must be a positive int or a tuple of positive ints, got {shape!r}")
     return tuple(builtins.int(s) for s in shape)
@@ -203,7 +216,7 @@ class IntParameter(Parameter, _HookMixin):
                 )
             lb, ub = np.zeros_like(upper), upper
         lb, ub = _as_int_array(lb, "lb"), _as_int_array(ub, "ub")
-        self.lb, self.ub = np.minimum(lb, ub), np.maximum(lb, ub)
+        self.lb, self.ub = _ordered(lb, ub, "int")
         self.shape = _as_shape(shape, init, lb, ub)
         _check_broadcast(self.shape, "int", init=init, lb=self.lb, ub=self.ub)
         self.multiple_of = self._positive(multiple_of, "multiple_of", minimum=1)

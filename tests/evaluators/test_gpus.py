@@ -75,9 +75,15 @@ def test_integer_n_jobs(n_jobs, workers):
     assert gpus.parse_n_jobs(n_jobs) == (workers, None)
 
 
-@pytest.mark.parametrize("n_jobs", [0, -1, -5, "-1", "0"])
-def test_non_positive_n_jobs_means_one_worker_per_core(n_jobs):
+@pytest.mark.parametrize("n_jobs", [-1, -5, "-1"])
+def test_negative_n_jobs_means_one_worker_per_core(n_jobs):
     assert gpus.parse_n_jobs(n_jobs) == (gpus.cpu_count(), None)
+
+
+@pytest.mark.parametrize("n_jobs", [0, "0"])
+def test_zero_n_jobs_is_refused_with_advice(n_jobs):
+    with pytest.raises(ValueError, match="-1 means one worker per core"):
+        gpus.parse_n_jobs(n_jobs)
 
 
 @pytest.mark.parametrize("n_jobs, slots", [

@@ -302,3 +302,55 @@ def test_stop_from_a_callback_ends_the_run_cleanly():
     search.run(lambda p: p["x"], "max", steps=5000, seed=0, quiet=True, callbacks=[stopper])
     assert search.best_f > 0.9 and len(search.history.records) < 5000 and stopper.ended
     assert search.history.fs[-1] == search.best_f  # stopped right after the candidate that reached the target
+
+
+@pytest.mark.parametrize("seed", ["abc", 1.5, [0]])
+def test_a_seed_that_is_not_an_integer_gets_a_clear_error(seed):
+    search = hj.Search(x=hj.float(0, 1))
+    with pytest.raises(ValueError, match=r"is not an integer: pass e.g. seed=0"):
+        search.run(lambda c: c["x"], "max", steps=2, seed=seed, quiet=True)
+
+
+def test_a_seed_given_as_digits_is_read_as_that_integer():
+    runs = []
+    for seed in ("7", 7):
+        search = hj.Search(x=hj.float(0, 1))
+        search.run(lambda c: c["x"], "max", steps=5, seed=seed, quiet=True)
+        runs.append(search.history.fs)
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("objective, mode", [(lambda: 1.0, "python"), (lambda a, b: 1.0, "python"),
+                                             (lambda: 1.0, "jax")])
+def test_an_objective_that_cannot_take_a_candidate_is_refused_before_the_search(objective, mode):
+    search = hj.Search(x=hj.float(0, 1))
+    with pytest.raises(ValueError, match="cannot be called with a candidate"):
+        search.run(objective, "max", steps=2, mode=mode, quiet=True)
+    assert len(search.history) == 0
+
+
+def test_objectives_with_kwargs_and_keys_are_accepted():
+    search = hj.Search(x=hj.float(0, 1))
+    search.run(lambda c, scale: c["x"] * scale, "max", steps=3, kwargs={"scale": 2.0}, quiet=True)
+    search.run(lambda c, key: c["x"], "max", generations=1, population_size=4, mode="jax", quiet=True)
+    assert len(search.history) == 7
+
+
+def test_an_int_guess_that_is_not_an_integer_is_refused_like_an_init():
+    search = hj.Search(n=hj.int(0, 10))
+    with pytest.raises(ValueError, match="not an integer"):
+        search += {"n": 2.7}
+    with pytest.raises(ValueError, match="must be integers"):
+        hj.int(0, 10, init=2.7)
+    search += {"n": 3.0}  # an integral float is that integer
+    search.run(lambda c: c["n"], "max", steps=1, quiet=True)
+    assert search.history.records[0]["candidate"]["n"] == 3
+
+
+def test_python_mode_warns_about_huge_candidates(monkeypatch):
+    from hopper_jax.search import search as search_module
+
+    monkeypatch.setattr(search_module, "LARGE_PYTHON_CANDIDATE", 100)
+    search = hj.Search(w=hj.float(0, 1, shape=(101,)))
+    with pytest.warns(UserWarning, match="mode='jax'"):
+        search.run(lambda c: float(c["w"][0]), "max", steps=2, quiet=True)

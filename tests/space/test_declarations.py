@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import jax
 import numpy as np
@@ -132,13 +133,21 @@ def test_single_non_positive_bound_raises(factory, bound):
 
 
 @pytest.mark.parametrize("factory", [hj.float, hj.int])
-def test_reversed_bounds_are_swapped(factory):
-    param = factory(5, 1)
+def test_reversed_bounds_are_swapped_with_a_warning(factory):
+    with pytest.warns(UserWarning, match=r"lower bound above its upper bound; it is read as \w+\(1.*5"):
+        param = factory(5, 1)
     assert float(param.lb) == 1 and float(param.ub) == 5
 
 
+def test_ordered_bounds_give_no_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hj.int(1, 10), hj.float(0, 1), hj.float(np.zeros(3), 1)
+
+
 def test_reversed_array_bounds_are_swapped_elementwise():
-    param = hj.float(np.array([0.0, 5.0]), np.array([1.0, 2.0]))
+    with pytest.warns(UserWarning, match="lower bound above"):
+        param = hj.float(np.array([0.0, 5.0]), np.array([1.0, 2.0]))
     np.testing.assert_array_equal(param.lb, [0.0, 2.0])
     np.testing.assert_array_equal(param.ub, [1.0, 5.0])
     assert param.shape == (2,)
@@ -510,3 +519,9 @@ def test_custom_not_callable_raises():
 def test_every_declaration_error_is_value_error(make):
     with pytest.raises(ValueError):
         make()
+
+
+@pytest.mark.parametrize("shape", [3.5, "abc", object()])
+def test_a_shape_that_is_not_ints_gets_a_clear_error(shape):
+    with pytest.raises(ValueError, match="shape must be a positive int or a tuple of positive ints"):
+        hj.float(0, 1, shape=shape)
