@@ -1,0 +1,45 @@
+"""The package namespace: PyHopper's names, imported on first use (no JAX import for `import hopper_jax`)."""
+
+import subprocess
+import sys
+
+import hopper_jax as hj
+
+
+def _run(code: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          timeout=120).stdout.strip()
+
+
+def test_importing_the_package_does_not_import_jax_until_a_name_needs_it():
+    out = _run("import sys, hopper_jax as hj; a = 'jax' in sys.modules; hj.float(0, 1); print(a, 'jax' in sys.modules)")
+    assert out == "False True"
+
+
+def test_every_public_name_resolves_and_star_import_gives_them():
+    for name in hj.__all__:
+        assert getattr(hj, name) is not None, name
+    assert hj.int is hj.integer and hj.float is hj.real and hj.bool is hj.boolean
+    namespace: dict = {}
+    exec("from hopper_jax import *", namespace)  # noqa: S102
+    assert {"Search", "int", "float", "choice", "should_prune"} <= set(namespace)
+    assert "Search" in dir(hj)
+
+
+def test_an_unknown_name_is_an_attribute_error():
+    try:
+        hj.no_such_name  # noqa: B018
+    except AttributeError as error:
+        assert "no_such_name" in str(error)
+    else:
+        raise AssertionError("expected AttributeError")
+
+
+def test_a_pool_worker_of_a_plain_python_objective_does_not_import_jax():
+    search = hj.Search(x=hj.float(0, 1))
+
+    def objective(params):
+        return 1.0 if "jax" not in sys.modules else 0.0
+
+    search.run(objective, "max", steps=4, n_jobs=2, seed=0, quiet=True)
+    assert search.history.fs == [1.0] * 4
