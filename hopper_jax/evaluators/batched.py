@@ -271,12 +271,13 @@ def _signature(leaves: tuple) -> tuple:
 
 
 class _Ahead:
-    """A jitted function being compiled for given argument shapes in a daemon thread."""
+    """A jitted function being compiled for given argument shapes in a background thread."""
 
     def __init__(self, jitted: Callable, leaves: tuple):
         shapes = tuple(jax.ShapeDtypeStruct(leaf.shape, leaf.dtype) for leaf in leaves)
         self._executable: Any = None
-        self._thread = threading.Thread(target=self._compile, args=(jitted, shapes), daemon=True,
+        # not a daemon: the interpreter waits for it at exit (XLA aborts the process if torn down mid-compile)
+        self._thread = threading.Thread(target=self._compile, args=(jitted, shapes),
                                         name="hopper_jax-compile-objective")
         self._thread.start()
 

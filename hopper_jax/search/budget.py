@@ -41,6 +41,7 @@ class Budget:
     elapsed_before: float = 0.0  # seconds carried over from an interrupted run
     started: float = dataclasses.field(default_factory=time.monotonic)
     candidate_seconds: float = 0.0  # running estimate of one evaluation's wall time
+    warmup: float | None = None  # seconds of the runtime spent before the first evaluation began (start-up)
     seed: int = 0  # drives endless mode's random progress and phases
 
     def __post_init__(self) -> None:
@@ -69,27 +70,34 @@ class Budget:
     def elapsed(self) -> float:
         return self.elapsed_before + time.monotonic() - self.started
 
+    def search_time(self, ahead: float = 0.0) -> tuple[float, float]:
+        """(seconds searched, seconds the search has in all) of a runtime budget, both counted from when the
+        first evaluation began: start-up (compiling, starting workers) does not eat phase 1's share."""
+        warmup = self.elapsed if self.warmup is None else self.warmup
+        return max(self.elapsed + ahead - warmup, 0.0), max(self.runtime - warmup, 1e-9)
+
     def progress(self, count: int = 1, ahead: float = 0.0) -> np.ndarray:
         """(count,) progress of the next `count` candidates; endless mode draws it at random. `ahead`: seconds
         from now until they are drawn (a runtime budget planning generations in advance)."""
         if self.steps is not None:
             return (self.step + np.arange(count)) / self.steps
         if self.runtime is not None:
-            return np.full(count, min((self.elapsed + ahead) / max(self.runtime, 1e-9), 1.0))
+            searched, span = self.search_time(ahead)
+            return np.full(count, min(searched / span, 1.0))
         return np.random.default_rng((self.seed, self.step, 0)).random(count)
 
     def explore(self, count: int = 1, ahead: float = 0.0) -> np.ndarray:
         """(count,) bool: which of the next `count` candidates belong to phase 1 (random seeding)."""
         steps_done = self.step + np.arange(count)
-        elapsed = self.elapsed + ahead
         if self.seeding_steps is not None:
             return steps_done < self.seeding_steps
         if self.seeding_runtime is not None:
-            return np.full(count, elapsed < self.seeding_runtime)
+            return np.full(count, self.search_time(ahead)[0] < self.seeding_runtime)
         if self.steps is not None:
             return steps_done < int(self.seeding_ratio * self.steps)
         if self.runtime is not None:
-            return np.full(count, elapsed < self.seeding_ratio * self.runtime)
+            searched, span = self.search_time(ahead)
+            return np.full(count, searched < self.seeding_ratio * span)
         return np.random.default_rng((self.seed, self.step, 1)).random(count) < self.seeding_ratio
 
     def remaining(self) -> float:
@@ -104,6 +112,12 @@ class Budget:
             cost = self.candidate_seconds if next_cost is None else next_cost
             return self.elapsed + cost >= self.runtime
         return False
+
+    def mark_warm(self, seconds_ago: float = 0.0) -> None:
+        """The first drawn candidate began its evaluation `seconds_ago`: what had elapsed before it is start-up
+        (compiling, starting workers), which the phase split of a runtime budget leaves out."""
+        if self.warmup is None:
+            self.warmup = max(self.elapsed - seconds_ago, 0.0)
 
     def record_seconds(self, seconds: float) -> None:
         """Update the running estimate of one evaluation's duration (EMA, factor 0.5)."""

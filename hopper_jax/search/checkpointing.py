@@ -136,7 +136,8 @@ def snapshot(engine: Any, booking: Any, budget: Any, finished: bool, codec: Code
             "score": float(state.score), "draws": state.draws, "saved_at": time.time(),
             "initial_pending": state.initial_pending, "values": codec.encode(python_side),
             "run": {"finished": finished, "budget_step": budget.step - rewind, "elapsed": budget.elapsed,
-                    "candidate_seconds": budget.candidate_seconds, "stats": booking.stats.as_json()},
+                    "candidate_seconds": budget.candidate_seconds, "warmup": budget.warmup,
+                    "stats": booking.stats.as_json()},
             "pruner": None if booking.pruner is None else booking.pruner.state_dict()}
     return tree, meta
 
@@ -182,6 +183,7 @@ def restore_run(booking: Any, budget: Any, meta: dict) -> None:
     saved = meta["run"]
     budget.step, budget.elapsed_before = saved["budget_step"], saved["elapsed"]
     budget.candidate_seconds = saved["candidate_seconds"]
+    budget.warmup = saved.get("warmup", 0.0)  # checkpoints before 2026-12-05 counted from the start
     booking.stats = RunStats.from_json(saved["stats"])
     if booking.pruner is not None and meta.get("pruner") is not None:
         booking.pruner.load_state_dict(meta["pruner"])

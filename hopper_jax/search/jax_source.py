@@ -257,6 +257,7 @@ class JaxSource:
         per_generation = seconds / len(job.generations)
         self._seconds = per_generation if self._seconds == 0 else 0.5 * (self._seconds + per_generation)
         self.budget.record_seconds(per_generation)
+        self.budget.mark_warm()  # the first generation's time went mostly into compiling
         for index, result in enumerate(self._results(job, per_generation)):
             if job.replayed and job.replayed[index] is not None and not result.replayed:
                 self.replay.restore(job.replayed[index])  # the journal held other candidates for these steps

@@ -28,6 +28,7 @@ from .engine import Engine
 #: Speculative block size of the sequential loop: candidates proposed per device call (see block_size).
 MIN_BLOCK, MAX_BLOCK = 4, 64
 EMPTY = Encoded((), {})
+DRAWN = (CandidateType.RANDOM_SEEDING, CandidateType.LOCAL_SAMPLING)  # not a queued guess
 NO_PARAMETERS = ("There are no parameters to tune: the space holds no hopper_jax parameter and no guesses are "
                  "queued. Declare parameters, e.g. Search(x=hj.float(0, 1)).")
 
@@ -157,7 +158,7 @@ class PythonSource:
         score, improved = self.booking.record(job.payload, job.encoded.objects, job.result, job.info, job.key,
                                               job.values)
         if job.population is not None:
-            self._tells.append((job.population, score))
+            self._tells.append((job.population, score, job.info.type in DRAWN))
         else:
             block = job.block
             if block.told is None:
@@ -170,13 +171,19 @@ class PythonSource:
 
     def flush(self) -> None:
         """Tell the core every booked score, in step order (one device call per block)."""
+        drawn = False
         for entry in self._tells:
             if isinstance(entry, _Block):
                 population = entry.population._replace(local=entry.host[2] & entry.told)
                 self.engine.tell(population, np.where(entry.told, entry.scores, -np.inf), sequential=True)
                 entry.told = entry.scores = None  # rows booked later are told at a later flush
+                drawn = True
             else:
-                self.engine.tell(entry[0], np.asarray([entry[1]], np.float32), sequential=True)
+                population, score, drawn_row = entry
+                self.engine.tell(population, np.asarray([score], np.float32), sequential=True)
+                drawn |= drawn_row
+        if drawn:  # proposing and telling drawn candidates are compiled: the search runs at its speed from now
+            self.budget.mark_warm()
         self._tells = []
 
     def pending(self, window: Any) -> list[Job]:

@@ -301,10 +301,15 @@ class Search:
                 store.close()
             raise
         self._driver = driver
+        booked = len(self._history.records)
         try:
             driver.run()
         finally:
             self._driver = None
+        if len(self._history.records) == booked and not driver.stop_requested and budget.runtime is not None:
+            warnings.warn(f"hopper_jax: the run made no evaluation: its runtime budget ({budget.describe()}) was "
+                          f"used up by start-up ({budget.elapsed:.1f} s: compiling, starting workers) before the "
+                          f"first evaluation finished. Give it more time.", UserWarning, stacklevel=2)
         return self.best
 
     @staticmethod

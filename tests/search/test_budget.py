@@ -53,3 +53,29 @@ def test_directions():
     assert parse_direction("maximise") == "max" and parse_direction("MIN") == "min"
     with pytest.raises(ValueError, match="'max'"):
         parse_direction("largest")
+
+
+def _at(budget: Budget, elapsed: float) -> Budget:
+    budget.started, budget.elapsed_before = 0.0, 0.0
+    budget.started = __import__("time").monotonic() - elapsed
+    return budget
+
+
+def test_start_up_time_does_not_eat_phase_one_of_a_runtime_budget():
+    budget = _at(Budget(runtime=10), 3.0)  # three seconds of compiling before anything was evaluated
+    assert budget.explore(1).tolist() == [True] and budget.progress(1)[0] == pytest.approx(0.0, abs=1e-3)
+    budget.record_seconds(1.0)
+    budget.mark_warm(1.0)  # the first drawn candidate took 1 s: it began at 2 s
+    assert budget.warmup == pytest.approx(2.0, abs=0.05)
+    # phase 1 is a quarter of the 8 s the search had: it ends at 2 + 2 = 4 s
+    assert _at(budget, 3.9).explore(1).tolist() == [True]
+    assert _at(budget, 4.1).explore(1).tolist() == [False]
+    assert _at(budget, 6.0).progress(1)[0] == pytest.approx(0.5, abs=0.01)
+    assert _at(budget, 8.5).done() is False and _at(budget, 9.5).done() is True  # the wall budget, less an evaluation
+
+
+def test_seeding_runtime_counts_from_the_first_evaluation():
+    budget = _at(Budget(runtime=10, seeding_runtime=1), 2.5)
+    budget.mark_warm(0.5)
+    assert _at(budget, 2.9).explore(1).tolist() == [True]
+    assert _at(budget, 3.1).explore(1).tolist() == [False]

@@ -354,3 +354,20 @@ def test_python_mode_warns_about_huge_candidates(monkeypatch):
     search = hj.Search(w=hj.float(0, 1, shape=(101,)))
     with pytest.warns(UserWarning, match="mode='jax'"):
         search.run(lambda c: float(c["w"][0]), "max", steps=2, quiet=True)
+
+
+def test_a_runtime_budget_used_up_before_any_evaluation_says_so():
+    import time as time_module
+
+    search = hj.Search(x=hj.float(0, 1))
+    with pytest.warns(UserWarning, match="made no evaluation"):
+        search.run(lambda c: time_module.sleep(0.5) or c["x"], "max", runtime=0.001, n_jobs=2, quiet=True)
+    assert search.best_f is None
+
+
+def test_phase_one_keeps_its_share_of_a_short_runtime_budget():
+    search = hj.Search({k: hj.float(0, 1) for k in "abc"})
+    search.run(lambda c: -sum((v - 0.3) ** 2 for v in c.values()), "max", runtime=1.5, quiet=True, seed=0)
+    phases = [record["phase"] for record in search.history.records]
+    share = phases.count("random") / len(phases)
+    assert 0.2 <= share <= 0.6, share  # a quarter of the time after start-up (compiling) is phase 1
