@@ -96,7 +96,7 @@ class Booking:
         self.pruner, self.journal = pruner, journal
         self.stats = RunStats()
         self.lines: list[dict] = []  # journal records waiting for the next append
-        self.progress = None  # a tqdm bar, set by the driver
+        self.progress = None  # a ProgressBar, set by the driver
         self.elapsed = lambda: 0.0  # seconds of the budget used (set by the driver)
         self._better = max if state.direction == "max" else min
         self._slim = self.space.host_driven or any(self.space.leaves[i].encoding.size > history.max_array_size
@@ -165,11 +165,11 @@ class Booking:
     def new_best(self, score: np.float32, best: Best) -> None:
         self.state.score, self.state.best = np.float32(score), best
         if self.progress is not None:
-            self.progress.set_description(f"Best f: {best.f:0.3g}", refresh=False)
+            self.progress.new_best(best.f)
 
     def _advance(self, steps: int) -> None:
         if self.progress is not None:
-            self.progress.update(steps if self.progress.total is not None else 0)
+            self.progress.advance(steps)
 
     # ---- a JAX generation ----------------------------------------------------------------------------
     def record_generation(self, result: GenerationResult) -> None:

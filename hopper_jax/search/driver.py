@@ -20,6 +20,7 @@ from collections import deque
 from typing import Any
 
 from . import checkpointing
+from .progress import ProgressBar
 
 #: Seconds `wait` blocks before the loop looks at Ctrl+C and its budget again.
 POLL_SECONDS = 0.5
@@ -86,9 +87,7 @@ class Driver:
 
     @contextlib.contextmanager
     def _progress(self):
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=self.budget.steps, desc="Best f: -", unit="eval", leave=True)
+        bar = ProgressBar(self.budget, self.booking.state.best.f)
         self.booking.progress = bar
         try:
             yield
