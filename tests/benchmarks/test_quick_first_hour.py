@@ -1,0 +1,18 @@
+"""benchmarks/bench_first_hour.py --quick runs both programs under both libraries and prints sane tables."""
+
+from support import cells, run_quick
+
+
+def test_quick_benchmark_reports_pools_and_runtime_budgets():
+    stdout = run_quick("bench_first_hour.py", timeout=300)
+    rows = [cells(line) for line in stdout.splitlines() if line.startswith("| ") and not line.startswith("| ---")]
+    pools = [row for row in rows if row[0].startswith("n_jobs=")]
+    assert len(pools) == 2
+    for _, theirs, ours, ratio in pools:
+        assert float(theirs) > 0 and float(ours) > 0
+        assert abs(float(ratio) - float(ours) / float(theirs)) < 0.05 * float(ratio)
+    runtime = {row[1]: row for row in rows if row[0] == "1s"}
+    assert sorted(runtime) == ["PyHopper 1.2.3", "hopper_jax"]
+    for _, _, evaluations, share in runtime.values():
+        assert int(evaluations) > 0 and 0 <= float(share) <= 1
+    assert "Command: `python benchmarks/bench_first_hour.py --quick`" in stdout
