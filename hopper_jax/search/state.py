@@ -21,11 +21,12 @@ from ..core.seen import SeenTable
 from .candidates import Encoded
 
 
-def scores_of(values: Any, direction: str) -> np.ndarray:
-    """Internal scores of objective values, as the core compares them: float32, maximised, NaN → -inf."""
-    if isinstance(values, float | int):  # one evaluation (the common case): no array machinery
-        score = np.float32(np.float64(values) if direction == "max" else -np.float64(values))
-        return np.asarray(np.float32(-np.inf) if score != score else score)
+def scores_of(values: Any, direction: str) -> np.ndarray | np.float32:
+    """Internal scores of objective values, as the core compares them: float32, maximised, NaN → -inf (a
+    numpy float32 for one Python number, else an array)."""
+    if isinstance(values, float | int):  # one evaluation (the common case): a numpy scalar, no array
+        score = np.float32(values if direction == "max" else -values)
+        return np.float32(-np.inf) if score != score else score
     values = np.asarray(values, np.float64)
     scores = (values if direction == "max" else -values).astype(np.float32)
     return np.where(np.isnan(scores), np.float32(-np.inf), scores)
