@@ -258,11 +258,12 @@ accuracy is deterministic.
 - Every method trains exactly N configurations (hopper_jax: G generations × population P = N; the configs \
 column counts what was trained, so a duplicate, which costs a step but no training, would show there).
 - hopper_jax: `Search(space).run(validation_accuracy, "max", generations=G, population_size=P, mode="jax", \
-seed=seed)`, with nothing compiled in memory (as in a new process). Its engine functions (propose, decode, \
-tell) are kept on disk across processes (`hopper_jax.persistence.executables`, on by default): "first run" \
-starts each run with an empty cache directory, so it traces, compiles and stores them (the first run of a \
-space on a machine); "rerun" finds them stored by an untimed run before the first seed and loads them (every \
-later run of the script). The trainer is compiled in every run, as for every other method.
+seed=seed)`, with nothing compiled in memory (as in a new process). Its engine functions (the generation \
+step: tell, propose, re-draw duplicates) are kept on disk across processes (`hopper_jax.persistence.executables`, \
+on by default): "first run" starts each run with an empty cache directory, so it traces, compiles and \
+stores them (the first run of a space on a machine); "rerun" finds them stored by an untimed run before the \
+first seed and loads them (every later run of the script). The trainer is compiled in every run, as for \
+every other method; hopper_jax compiles it in a background thread while its engine compiles.
 - pyhopper (jit once): one jitted single-configuration trainer whose hyperparameters are traced arguments, so \
 it compiles once per run. pyhopper (jit per config): each configuration's values are baked into a fresh \
 `jax.jit` (a compilation per configuration, as in a script that builds its optimiser from the params dict). \
