@@ -129,7 +129,7 @@ def test_a_runtime_budget_resumes_with_the_time_left(tmp_path):
         time.sleep(0.02)
         return fast_loss(p)
 
-    kwargs = dict(steps=None, runtime=20.0)
+    kwargs = dict(steps=None, runtime=4.0)
     with pytest.raises(Interrupt):
         run(resume_child.space(), interrupted_after(3, slow), tmp_path / "ck", **kwargs)
     journal = tmp_path / "ck" / JOURNAL
@@ -138,7 +138,7 @@ def test_a_runtime_budget_resumes_with_the_time_left(tmp_path):
     run(resume_child.space(), slow, tmp_path / "ck", **kwargs)
     elapsed = [json.loads(line)["elapsed"] for line in journal.read_text().splitlines()[count:]]
     assert elapsed and min(elapsed) > used  # the resumed run's clock starts where the killed one stopped
-    assert max(elapsed) <= 20.0
+    assert max(elapsed) <= 4.0
 
 
 def test_pruner_state_is_part_of_the_checkpoint(tmp_path):
@@ -178,14 +178,14 @@ def test_jax_mode_resumes_exactly(tmp_path):
     same_search(jax_run(tmp_path / "ck"), reference)
 
 
-KILLS = int(os.environ.get("HOPPER_JAX_TEST_KILLS", "8"))
+KILLS = int(os.environ.get("HOPPER_JAX_TEST_KILLS", "5"))
 
 
 @pytest.mark.parametrize("mode", ["jax", "pool"])
 def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(tmp_path, mode):
     """At least KILLS SIGKILLs, some timed by the child inside its own checkpoint writes; every resume works.
 
-    Eight in the suite (each restart imports JAX: about 6 s); benchmarks/bench_faults.py runs 30."""
+    Five in the suite (each restart imports JAX: about 6 s); benchmarks/bench_faults.py runs 30."""
     expected = tmp_path / "expected.json"
     resume_child.main(mode, None, str(expected))
     result, rng, kills, in_save = tmp_path / "result.json", random.Random(mode), 0, 0  # in_save: self-kills
