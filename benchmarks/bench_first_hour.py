@@ -6,7 +6,7 @@ Every row is one fresh interpreter running the same program under `import pyhopp
 - runtime: a 5-D sphere for `runtime="2s"` and `"10s"`: evaluations made and the share of random seeding
   (phase 1 should hold a quarter of the time the search had).
 
-    python benchmarks/bench_first_hour.py --quick   # one repeat, runtime 1 s
+    python benchmarks/bench_first_hour.py --quick   # one repeat, the first pool program, runtime 1 s
     python benchmarks/bench_first_hour.py           # three repeats: writes benchmarks/results/first_hour.md
 """
 
@@ -73,9 +73,9 @@ def run_program(code: str, directory: pathlib.Path, name: str) -> tuple[float, d
     return wall, json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def pool_rows(repeats: int, directory: pathlib.Path) -> list[list[str]]:
+def pool_rows(repeats: int, directory: pathlib.Path, quick: bool = False) -> list[list[str]]:
     cases = [("n_jobs=5, 10 trivial steps", dict(n_jobs=5, steps=10, pause=0)),
-             ("n_jobs=4, 20 steps of 0.2 s", dict(n_jobs=4, steps=20, pause=0.2))]
+             ("n_jobs=4, 20 steps of 0.2 s", dict(n_jobs=4, steps=20, pause=0.2))][: 1 if quick else None]
     rows = []
     for label, case in cases:
         walls: dict[str, list[float]] = {lib: [] for lib in LIBRARIES}
@@ -104,7 +104,7 @@ def runtime_rows(runtimes: list[str], repeats: int, directory: pathlib.Path) -> 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    report.add_output_arguments(parser, "first_hour", "one repeat, a 1 s runtime")
+    report.add_output_arguments(parser, "first_hour", "one repeat, the first pool program, a 1 s runtime")
     args = parser.parse_args(argv)
     import tempfile
 
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     repeats = 1 if args.quick else 3
     with tempfile.TemporaryDirectory() as tmp:
         directory = pathlib.Path(tmp)
-        pools = pool_rows(repeats, directory)
+        pools = pool_rows(repeats, directory, args.quick)
         runtimes = runtime_rows(["1s"] if args.quick else ["2s", "10s"], repeats, directory)
     text = report.assemble(
         "### A small process pool: wall seconds of the whole program (fresh interpreter; median of "

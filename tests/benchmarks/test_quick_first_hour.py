@@ -7,7 +7,7 @@ def test_quick_benchmark_reports_pools_and_runtime_budgets():
     stdout = run_quick("bench_first_hour.py", timeout=300)
     rows = [cells(line) for line in stdout.splitlines() if line.startswith("| ") and not line.startswith("| ---")]
     pools = [row for row in rows if row[0].startswith("n_jobs=")]
-    assert len(pools) == 2
+    assert [row[0] for row in pools] == ["n_jobs=5, 10 trivial steps"]  # --quick: the first program
     for _, theirs, ours, ratio in pools:
         assert float(theirs) > 0 and float(ours) > 0
         assert abs(float(ratio) - float(ours) / float(theirs)) < 0.05 * float(ratio)

@@ -231,7 +231,7 @@ def test_decode_of_any_encoding_is_in_bounds_and_on_grid(data, param):
             check_python(param, value)
 
 
-@settings(max_examples=80, **SETTINGS)
+@settings(max_examples=50, **SETTINGS)
 @given(param=SCALAR_DECLARATIONS, seed=st.integers(0, 2**31 - 1),
        temperature=st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.0, 1.0)),
        log_step=st.floats(-12.0, 1.0))
