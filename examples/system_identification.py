@@ -10,7 +10,7 @@ Equations (point mass m_p on a massless rod of length l, cart mass m_c, g = 9.81
     m_p l² θ̈ + m_p l ẍ cos θ + m_p g l sin θ = -b_p θ̇
 All six parameters are identifiable: F is known in newtons, so the masses are not only known up to a scale.
 
-    python examples/system_identification.py                  # 125 generations × 32 = 4000 fits, ~10 s
+    python examples/system_identification.py        # 3 restarts × 200 generations × 64 = 38 400 fits, ~8 s on 2 cores
 """
 
 from __future__ import annotations
@@ -129,19 +129,32 @@ def search_space() -> dict:
     return {k: hj.float(p.lower, p.upper, log=p.log) for k, p in PARAMETERS.items()}
 
 
-def main(generations: int = 125, population: int = 32, seed: int = 0, quiet: bool = False) -> dict[str, float]:
-    """Fit the parameters; return fit loss and parameter error of the initial guess and of the best."""
+def main(generations: int = 200, population: int = 64, seed: int = 0, restarts: int = 3,
+         quiet: bool = False) -> dict[str, float]:
+    """Fit the parameters with `restarts` independent searches (seeds seed, seed + 1, ...) and keep the best
+    fit; return fit loss and parameter error of the initial guess and of the best.
+
+    The fit has a local optimum (cart friction all Coulomb, no viscous part) that catches about one search in
+    three at this budget; independent restarts are the cheap cure (they share one compilation).
+    """
     data, validation = experiment(0), experiment(1)
-    search = hj.Search(search_space())
-    initial = dict(search.best)  # the centre of each range (geometric for log scales)
-    best = search.run(lambda p: fit_loss(p, data), "min", generations=generations, population_size=population,
-                      mode="jax", seed=seed, quiet=quiet)
-    result = {"initial_loss": float(fit_loss(initial, data)), "loss": float(search.best_f),
+    initial = dict(hj.Search(search_space()).best)  # the centre of each range (geometric for log scales)
+    fits = []
+    for restart in range(restarts):
+        search = hj.Search(search_space())
+        best = search.run(lambda p: fit_loss(p, data), "min", generations=generations, population_size=population,
+                          mode="jax", seed=seed + restart, quiet=True)
+        fits.append((float(search.best_f), best))
+        if not quiet:
+            print(f"restart {restart}: fit loss {search.best_f:.3g}, mean |log10(estimate/true)| "
+                  f"{parameter_error(best):.3f}")
+    loss, best = min(fits, key=lambda fit: fit[0])
+    result = {"initial_loss": float(fit_loss(initial, data)), "loss": loss,
               "initial_param_error": parameter_error(initial), "param_error": parameter_error(best),
               "validation_rmse": trajectory_rmse(best, validation)}
     if not quiet:
-        print(f"fit loss (1 = noise floor) {result['initial_loss']:.3g} -> {result['loss']:.3g}; mean "
-              f"|log10(estimate/true)| {result['initial_param_error']:.3f} -> {result['param_error']:.3f}; "
+        print(f"best of {restarts}: fit loss (1 = noise floor) {result['initial_loss']:.3g} -> {result['loss']:.3g}; "
+              f"mean |log10(estimate/true)| {result['initial_param_error']:.3f} -> {result['param_error']:.3f}; "
               f"validation RMSE x {result['validation_rmse'][0]:.2f} mm, θ {result['validation_rmse'][1]:.2f}°")
         for k in NAMES:
             print(f"  {k:14s} true {TRUE[k]:<8.4g} estimate {float(best[k]):.4g}")
@@ -150,8 +163,9 @@ def main(generations: int = 125, population: int = 32, seed: int = 0, quiet: boo
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--generations", type=int, default=125)
-    parser.add_argument("--population", type=int, default=32)
+    parser.add_argument("--generations", type=int, default=200)
+    parser.add_argument("--population", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--restarts", type=int, default=3)
     args = parser.parse_args()
-    main(args.generations, args.population, args.seed)
+    main(args.generations, args.population, args.seed, args.restarts)

@@ -19,11 +19,11 @@ def test_the_true_parameters_fit_at_the_noise_floor_and_wrong_ones_do_not():
 
 
 def test_search_fits_the_data_and_predicts_a_held_out_experiment():
-    result = sysid.main(population=32, quiet=True)  # the example's budget: 125 generations of 32
+    result = sysid.main(quiet=True)  # the example's budget: the best of 3 searches of 200 generations of 64
     assert result["loss"] < 0.01 * result["initial_loss"]
-    # The fitted model predicts a second experiment at least twice as well as the initial guess (5-35x over
-    # seeds 0-5). The parameters themselves are only identified by runs that reach the noise floor: over seeds
-    # the parameter error ranges from 0.06x to 1.8x the initial guess's, so it is reported, not asserted.
+    # One search in about three ends in a local optimum (all Coulomb friction) at this budget; the best of three
+    # restarts reaches the noise floor, and then the parameters themselves are identified.
+    assert result["loss"] < 1.5  # 1.0 = the noise floor
+    assert result["param_error"] < 0.25 * result["initial_param_error"]
     initial_rmse = sysid.trajectory_rmse(dict(hj.Search(sysid.search_space()).best), sysid.experiment(1))
-    assert np.all(np.asarray(result["validation_rmse"]) < 0.5 * np.asarray(initial_rmse))
-    assert np.isfinite(result["param_error"])
+    assert np.all(np.asarray(result["validation_rmse"]) < 0.2 * np.asarray(initial_rmse))
