@@ -237,9 +237,11 @@ program("freezing a parameter between runs with search[key] = value")("""
 """)
 
 
-def run_program(text: str, library) -> None:
+def run_program(text: str, library) -> dict:
+    """Run a program (its own asserts check its results); return its namespace."""
     namespace = {"__name__": "pyhopper_program", "pyhopper": library, "np": __import__("numpy")}
     exec(compile(text, "<pyhopper program>", "exec"), namespace)  # noqa: S102 - our own program texts
+    return namespace
 
 
 def test_there_are_programs_for_each_documented_feature():
@@ -250,7 +252,8 @@ def test_there_are_programs_for_each_documented_feature():
 def test_the_program_runs_with_hopper_jax(name):
     import hopper_jax
 
-    run_program(PROGRAMS[name][0], hopper_jax)
+    search = run_program(PROGRAMS[name][0], hopper_jax)["search"]
+    assert isinstance(search, hopper_jax.Search) and len(search.history) > 0 and search.best_f is not None
 
 
 HAS_PYHOPPER = importlib.util.find_spec("pyhopper") is not None
@@ -261,4 +264,5 @@ HAS_PYHOPPER = importlib.util.find_spec("pyhopper") is not None
 def test_the_program_is_a_pyhopper_program(name, capsys):
     import pyhopper
 
-    run_program(PROGRAMS[name][0], pyhopper)
+    search = run_program(PROGRAMS[name][0], pyhopper)["search"]
+    assert isinstance(search, pyhopper.Search) and len(search.history) > 0 and search.best_f is not None
