@@ -41,7 +41,7 @@ class Budget:
     elapsed_before: float = 0.0  # seconds carried over from an interrupted run
     started: float = dataclasses.field(default_factory=time.monotonic)
     candidate_seconds: float = 0.0  # running estimate of one evaluation's wall time
-    warmup: float | None = None  # seconds of the runtime spent before the first evaluation began (start-up)
+    warmup: float | None = None  # seconds of the runtime spent starting up (see mark_warm), once known
     seed: int = 0  # drives endless mode's random progress and phases
 
     def __post_init__(self) -> None:
@@ -72,7 +72,7 @@ class Budget:
 
     def search_time(self, ahead: float = 0.0) -> tuple[float, float]:
         """(seconds searched, seconds the search has in all) of a runtime budget, both counted from when the
-        first evaluation began: start-up (compiling, starting workers) does not eat phase 1's share."""
+        search became warm: start-up (compiling, starting workers) does not eat phase 1's share."""
         warmup = self.elapsed if self.warmup is None else self.warmup
         return max(self.elapsed + ahead - warmup, 0.0), max(self.runtime - warmup, 1e-9)
 
@@ -113,11 +113,12 @@ class Budget:
             return self.elapsed + cost >= self.runtime
         return False
 
-    def mark_warm(self, seconds_ago: float = 0.0) -> None:
-        """The first drawn candidate began its evaluation `seconds_ago`: what had elapsed before it is start-up
-        (compiling, starting workers), which the phase split of a runtime budget leaves out."""
+    def mark_warm(self) -> None:
+        """The search runs at its speed from now (its functions are compiled, its workers answer): what has
+        elapsed so far is start-up, which the phase split of a runtime budget leaves out. Only the first call
+        counts."""
         if self.warmup is None:
-            self.warmup = max(self.elapsed - seconds_ago, 0.0)
+            self.warmup = self.elapsed
 
     def record_seconds(self, seconds: float) -> None:
         """Update the running estimate of one evaluation's duration (EMA, factor 0.5)."""

@@ -62,20 +62,21 @@ def _at(budget: Budget, elapsed: float) -> Budget:
 
 
 def test_start_up_time_does_not_eat_phase_one_of_a_runtime_budget():
-    budget = _at(Budget(runtime=10), 3.0)  # three seconds of compiling before anything was evaluated
+    budget = _at(Budget(runtime=10), 1.5)  # compiling: phase 1, progress 0, however long it takes
     assert budget.explore(1).tolist() == [True] and budget.progress(1)[0] == pytest.approx(0.0, abs=1e-3)
-    budget.record_seconds(1.0)
-    budget.mark_warm(1.0)  # the first drawn candidate took 1 s: it began at 2 s
+    _at(budget, 2.0).mark_warm()  # compiled after 2 s
+    _at(budget, 2.5).mark_warm()  # only the first call counts
     assert budget.warmup == pytest.approx(2.0, abs=0.05)
     # phase 1 is a quarter of the 8 s the search had: it ends at 2 + 2 = 4 s
     assert _at(budget, 3.9).explore(1).tolist() == [True]
     assert _at(budget, 4.1).explore(1).tolist() == [False]
     assert _at(budget, 6.0).progress(1)[0] == pytest.approx(0.5, abs=0.01)
+    budget.record_seconds(1.0)  # an evaluation takes 1 s
     assert _at(budget, 8.5).done() is False and _at(budget, 9.5).done() is True  # the wall budget, less an evaluation
 
 
-def test_seeding_runtime_counts_from_the_first_evaluation():
-    budget = _at(Budget(runtime=10, seeding_runtime=1), 2.5)
-    budget.mark_warm(0.5)
+def test_seeding_runtime_counts_from_when_the_search_is_warm():
+    budget = _at(Budget(runtime=10, seeding_runtime=1), 2.0)
+    budget.mark_warm()
     assert _at(budget, 2.9).explore(1).tolist() == [True]
     assert _at(budget, 3.1).explore(1).tolist() == [False]
