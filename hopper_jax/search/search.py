@@ -235,7 +235,7 @@ class Search:
         """
         pruner = check_pruner(pruner)
         self._check_run_arguments(pruner, mp_backend, n_jobs, mode, devices, chunk_size)
-        check_takes_a_candidate(objective, kwargs)
+        check_takes_a_candidate(objective, kwargs, gets_key=mode != "python")
         if (timeout is not None or max_tasks_per_worker is not None) and (mode != "python" or n_jobs == 1):
             raise ValueError("timeout= and max_tasks_per_worker= apply to evaluations in worker processes: pass "
                              "n_jobs >= 2 (mode='python'). An evaluation in this process cannot be stopped safely.")
@@ -375,15 +375,15 @@ def _checked_seed(seed: Any) -> int:
     return int(seed)
 
 
-def check_takes_a_candidate(objective: Any, kwargs: dict | None = None) -> None:
-    """A ValueError when `objective` cannot be called as `objective(candidate, **kwargs)` (plus `key=` for a
-    JAX objective that takes one)."""
+def check_takes_a_candidate(objective: Any, kwargs: dict | None = None, gets_key: bool = False) -> None:
+    """A ValueError when `objective` cannot be called as `objective(candidate, **kwargs)` (plus `key=` where
+    `gets_key`: a JAX objective with a `key` parameter gets one per candidate)."""
     try:
         signature = inspect.signature(objective)
     except (TypeError, ValueError):  # builtins without a signature, and non-callables (refused later)
         return
     extra = dict(kwargs or {})
-    if "key" in signature.parameters and "key" not in extra:
+    if gets_key and "key" in signature.parameters and "key" not in extra:
         extra["key"] = None
     try:
         signature.bind(None, **extra)

@@ -321,7 +321,7 @@ def test_a_seed_given_as_digits_is_read_as_that_integer():
 
 
 @pytest.mark.parametrize("objective, mode", [(lambda: 1.0, "python"), (lambda a, b: 1.0, "python"),
-                                             (lambda: 1.0, "jax")])
+                                             (lambda: 1.0, "jax"), (lambda c, key: 1.0, "python")])
 def test_an_objective_that_cannot_take_a_candidate_is_refused_before_the_search(objective, mode):
     search = hj.Search(x=hj.float(0, 1))
     with pytest.raises(ValueError, match="cannot be called with a candidate"):
