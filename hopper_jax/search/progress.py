@@ -31,6 +31,7 @@ class ProgressBar:
         # the counts and times are ours (tqdm's rate would count compiling as search speed): written into
         # the format's {unit} field, which this format uses for nothing else and prints as it is
         fmt = "{desc} {percentage:3.0f}%|{bar}| {unit}" if total is not None else "{desc} {unit}"
+        self._clock = tqdm.format_interval  # seconds → "mm:ss" or "h:mm:ss", as tqdm prints its own times
         self.bar = tqdm(total=total, bar_format=fmt, desc=f"Best f: {self.best}", unit="",
                         leave=True, file=file, dynamic_ncols=True)
         self.draw(force=True)
@@ -63,18 +64,13 @@ class ProgressBar:
             counted = f"{self.steps} eval"
         else:
             left, counted = None, f"{self.steps} eval"
-        remaining = "?" if left is None else _clock(left)
+        remaining = "?" if left is None else self._clock(left)
         speed = "?" if rate is None else f"{rate:.3g}"
         self.bar.set_description_str(f"Best f: {self.best}", refresh=False)
-        self.bar.unit = f"{counted} [{_clock(elapsed)}<{remaining}, {speed} eval/s]"
+        self.bar.unit = f"{counted} [{self._clock(elapsed)}<{remaining}, {speed} eval/s]"
         self.bar.refresh()
 
     def close(self) -> None:
         self.draw(force=True)
         self.bar.close()
 
-
-def _clock(seconds: float) -> str:
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours:d}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
