@@ -26,7 +26,8 @@ _EXPORTS = {
     "PruneEvaluation": "evaluators.outcome:PruneEvaluation", "should_prune": "evaluators.pruning:should_prune",
     "wrap_n_times": "noise:wrap_n_times", "average_over_keys": "noise:average_over_keys",
     "hopper": "core:hopper", "Hopper": "core:Hopper", "HopperState": "core:HopperState",
-    "Population": "core:Population", "callbacks": "search.callbacks",
+    "Population": "core:Population", "Schedule": "core:Schedule", "linear_temperature": "core:linear_temperature",
+    "callbacks": "search.callbacks",
     **{name: name for name in ("core", "space", "evaluators", "pruners", "loggers", "noise", "plots", "utils")},
 }
 __all__ = [*_EXPORTS, "__version__"]
@@ -34,7 +35,7 @@ __getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS)
 
 if TYPE_CHECKING:  # what static tools see
     from . import core, evaluators, loggers, noise, plots, pruners, space, utils  # noqa: F401
-    from .core import Hopper, HopperState, Population, hopper  # noqa: F401
+    from .core import Hopper, HopperState, Population, Schedule, hopper, linear_temperature  # noqa: F401
     from .evaluators import PruneEvaluation, should_prune  # noqa: F401
     from .noise import average_over_keys, wrap_n_times  # noqa: F401
     from .search import callbacks  # noqa: F401

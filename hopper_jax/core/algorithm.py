@@ -1,8 +1,9 @@
 """The two-phase algorithm as pure functions: `init`, `ask`, `tell`, and `decode` for the objective.
 
 Phase 1 (progress < seeding_fraction) samples every parameter from its prior. Phase 2 perturbs the best
-candidate at a temperature T(progress) that anneals linearly from `start_temperature` to
-`end_temperature`: T sets how many parameters move (max(1, round(T · n_params)), as in PyHopper), how
+candidate at a temperature T(progress) given by a schedule: any optax-style schedule of progress in [0, 1]
+(the share of the budget spent), by default PyHopper's linear one from `start_temperature` to
+`end_temperature` (`linear_temperature`). T sets how many parameters move (max(1, round(T · n_params)), as in PyHopper), how
 many elements of an array parameter move (see `encodings.mutation_cap`) and the step size, which is
 multiplied by an adaptive factor exp(log_step) following the 1/5 success rule, so that steps shrink
 when they stop improving and grow when they do. Only candidates that moved floats alone count towards
@@ -39,9 +40,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from ..space.compile import Space
 from ..space.encodings import Continuous, Draws, random_subset, reflect_unit
@@ -98,22 +101,41 @@ class Hopper(NamedTuple):
     given: Callable[..., Population]  # a population of rows given in full
 
 
-def temperature_schedule(start: float, end: float) -> Callable[[jax.Array], jax.Array]:
-    """T(progress) = start + (end - start) · progress, clipped to [0, 1]."""
-    return lambda progress: jnp.clip(start + (end - start) * jnp.clip(progress, 0.0, 1.0), 0.0, 1.0)
+#: A temperature schedule: progress () float32 in [0, 1] (share of the budget spent) -> temperature (), as
+#: an `optax.Schedule` maps a step count to a value. Any optax schedule works, e.g.
+#: `optax.cosine_decay_schedule(1.0, decay_steps=1, alpha=0.2)` (one "step" is the whole budget).
+Schedule = Callable[[jax.Array], jax.Array]
+
+
+def linear_temperature(start: float, end: float) -> Schedule:
+    """PyHopper's schedule: `start` at progress 0, falling linearly to `end` at progress 1."""
+    return optax.linear_schedule(start, end, transition_steps=1)
+
+
+def clipped(schedule: Schedule) -> Callable[[jax.Array], jax.Array]:
+    """`schedule` applied to each element of a progress array (P,), with progress and temperature clipped
+    to [0, 1]. Schedules are written for one scalar count (optax's joined schedules do not broadcast)."""
+    def temperatures(progress: jax.Array) -> jax.Array:
+        values = jax.vmap(lambda p: jnp.asarray(schedule(p), jnp.float32))(jnp.clip(progress, 0.0, 1.0))
+        chex.assert_shape(values, progress.shape)  # one temperature per candidate: a scalar schedule
+        return jnp.clip(values, 0.0, 1.0)
+    return temperatures
 
 
 def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: float = 1.0,
-           end_temperature: float = 0.2, step_adaptation: float = STEP_ADAPTATION) -> Hopper:
+           end_temperature: float = 0.2, temperature: Schedule | None = None,
+           step_adaptation: float = STEP_ADAPTATION) -> Hopper:
     """Build the algorithm for `space`.
 
     Args:
       space: the compiled search space.
       seeding_fraction: share of the budget (in progress units) spent in phase 1.
-      start_temperature, end_temperature: linear temperature schedule over the whole budget.
+      start_temperature, end_temperature: the default linear temperature schedule over the whole budget.
+      temperature: a `Schedule` (e.g. an optax schedule of progress) replacing the linear one.
       step_adaptation: rate of the success-based step adaptation (0 disables it).
     """
-    schedule = temperature_schedule(start_temperature, end_temperature)
+    schedule = clipped(linear_temperature(start_temperature, end_temperature) if temperature is None
+                       else temperature)
     encodings = [space.leaves[i].encoding for i in space.array_leaves]
     n_params = space.size
     unit_of = space.array_leaves  # parameter index of each array leaf
@@ -354,6 +376,7 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         tells would. With `sequential=True` those rows count as that many tells one after the other, which
         is exact when only the last local row may improve (the shell's speculative blocks guarantee it).
         """
+        chex.assert_shape(scores, population.local.shape)  # at trace time: one score per row
         scores = jnp.where(jnp.isnan(scores), -jnp.inf, jnp.asarray(scores, jnp.float32))
         winner = jnp.argmax(scores)
         improved = scores[winner] > state.best_score

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -53,8 +54,29 @@ class Compiled(NamedTuple):
 _cache: OrderedDict[tuple, Compiled] = OrderedDict()
 
 
-def compiled(space: Space, algo: Hopper, schedule: tuple[float, float]) -> Compiled:
-    """The shared functions for `space` with `algo` (built from `space` at `schedule`)."""
+def schedule_identity(schedule: tuple[float, float] | Callable) -> tuple:
+    """A key that determines a temperature schedule: `(start, end)` of the linear one, or a digest of a
+    schedule function's jaxpr and constants (two functions that compute the same share compiled code)."""
+    if not callable(schedule):
+        start, end = schedule
+        return ("linear", float(start), float(end))
+    try:
+        closed = jax.make_jaxpr(schedule)(jax.ShapeDtypeStruct((), jnp.float32))
+    except Exception as error:
+        raise ValueError(f"temperature_schedule={schedule!r} could not be traced as a JAX function of progress (a "
+                         f"float32 scalar in [0, 1], the share of the budget spent). Pass an optax schedule, e.g. "
+                         f"optax.cosine_decay_schedule(1.0, decay_steps=1, alpha=0.2), or a jnp expression of "
+                         f"progress: {type(error).__name__}: {error}") from error
+    digest = hashlib.sha256(str(closed.jaxpr).encode())
+    for constant in closed.consts:
+        constant = np.asarray(constant)
+        digest.update(f"{constant.dtype}{constant.shape}".encode() + constant.tobytes())
+    return ("schedule", digest.hexdigest())
+
+
+def compiled(space: Space, algo: Hopper, schedule: tuple) -> Compiled:
+    """The shared functions for `space` with `algo` (built from `space` at the schedule whose
+    `schedule_identity` is `schedule`)."""
     signature = space.signature()
     if signature is None:  # an encoding this cache cannot compare: compile for this search alone, keep nothing
         return _build(space, algo, None)

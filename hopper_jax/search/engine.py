@@ -12,32 +12,44 @@ from typing import Any
 import jax
 import numpy as np
 
-from ..core.algorithm import Hopper, Population, hopper
+from ..core.algorithm import Hopper, Population, Schedule, clipped, hopper
 from ..space.compile import Space, python_value
 from .candidates import Encoded, host_parameters
-from .compiled import Compiled, compiled, seed_key
+from .compiled import Compiled, compiled, schedule_identity, seed_key
 from .state import SearchState
 
 
 class Engine:
-    """Propose, decode and tell for one space and schedule, on one `SearchState`."""
+    """Propose, decode and tell for one space and schedule, on one `SearchState`.
 
-    def __init__(self, space: Space, state: SearchState, schedule: tuple[float, float] = (1.0, 0.2)):
+    A schedule is `(start, end)` for PyHopper's linear one, or any `Schedule` of progress (an optax schedule).
+    """
+
+    def __init__(self, space: Space, state: SearchState, schedule: tuple[float, float] | Schedule = (1.0, 0.2)):
         self.space, self.state = space, state
-        self.schedule = schedule
-        self.algo: Hopper = hopper(space, start_temperature=schedule[0], end_temperature=schedule[1])
+        self.schedule_id: tuple | None = None
+        self.reschedule(schedule)
         self.key: jax.Array | None = None  # the PRNG key of the state's seed
 
-    def reschedule(self, schedule: tuple[float, float]) -> None:
-        if schedule != self.schedule:
-            self.schedule = schedule
-            self.algo = hopper(self.space, start_temperature=schedule[0], end_temperature=schedule[1])
+    def reschedule(self, schedule: tuple[float, float] | Schedule) -> None:
+        identity = schedule_identity(schedule)
+        if identity != self.schedule_id:
+            self.schedule, self.schedule_id = schedule, identity
+            self.algo: Hopper = (hopper(self.space, temperature=schedule) if callable(schedule) else
+                                 hopper(self.space, start_temperature=schedule[0], end_temperature=schedule[1]))
+
+    @property
+    def start_temperature(self) -> float:
+        """The temperature at progress 0, in [0, 1]."""
+        if callable(self.schedule):
+            return float(clipped(self.schedule)(np.zeros(1, np.float32))[0])
+        return min(max(float(self.schedule[0]), 0.0), 1.0)
 
     def seed(self, seed: int) -> None:
         self.state.seed, self.key = int(seed), seed_key(int(seed))
 
     def compiled(self) -> Compiled:
-        return compiled(self.space, self.algo, self.schedule)
+        return compiled(self.space, self.algo, self.schedule_id)
 
     # ---- device calls ----------------------------------------------------------------------------------
     def propose(self, size: int, progress, heat, explore, *, first_step: int | None = None, retry: int = 0,

@@ -12,6 +12,7 @@ import jax
 import numpy as np
 
 from ..core import seen
+from ..core.algorithm import Schedule
 from ..evaluators import MODES, BatchedEvaluator, PythonEvaluator
 from ..pruners import check_pruner
 from ..space.compile import Space
@@ -175,7 +176,7 @@ class Search:
         if engine.key is None:
             engine.seed(secrets.randbits(31) if state.seed is None else state.seed)
         state.draws += 1
-        heat = temperature / max(engine.schedule[0], 1e-9)  # progress 0 → T = start temperature · heat
+        heat = temperature / max(engine.start_temperature, 1e-9)  # progress 0 → T = start temperature · heat
         population, values, fingerprints = engine.propose(1, [0.0], heat, [explore], retry=10**6 + state.draws)
         host = jax.device_get((values, fingerprints, population.local, population.temperature, population.actions,
                                engine.compiled().encode(population) if self._space.host_driven else None))
@@ -195,7 +196,7 @@ class Search:
             mode: str = "python", population_size: int = 64, generations: int | None = None,
             ray_address: str | None = None, devices: Any = None, chunk_size: int | None = None,
             checkpoint_interval: float = 60.0, allow_pickle: bool = False, timeout: float | None = None,
-            max_tasks_per_worker: int | None = None) -> Any:
+            max_tasks_per_worker: int | None = None, temperature_schedule: Schedule | None = None) -> Any:
         """Optimise `objective` over the space and return the best candidate (a dict).
 
         Args:
@@ -207,6 +208,9 @@ class Search:
             candidates, duplicates included; `generations` (JAX modes) means generations × population_size.
           seeding_steps / seeding_runtime / seeding_ratio: length of phase 1 (random search).
           start_temperature, end_temperature: the linear temperature schedule over the budget.
+          temperature_schedule: replaces the linear schedule: a function of progress (a float32 scalar in
+            [0, 1], the share of the budget spent) to the temperature in [0, 1], e.g. any optax schedule with
+            one "step" for the whole budget: `optax.cosine_decay_schedule(1.0, decay_steps=1, alpha=0.2)`.
           seed: PRNG seed; the same seed, space and steps give the same candidates. None draws one
             (kept in `search.seed`).
           ignore_nans: record NaN/inf/None results and exceptions as failed candidates and go on.
@@ -262,7 +266,7 @@ class Search:
                                                         allow_pickle)
         try:  # whatever fails before the driver owns the store must not leave it locked
             budget.seed = state.seed
-            self.engine.reschedule((float(start_temperature), float(end_temperature)))
+            self.engine.reschedule(_temperature(temperature_schedule, start_temperature, end_temperature))
             if state.best.f is None and not state.queue and not len(self._history.records):
                 state.initial = self.engine.encoded_best()
                 state.initial.overrides = dict(self._space.initial_overrides)  # inits outside: as given
@@ -364,6 +368,19 @@ def _warn_if_large(space: Space) -> None:
                       f"candidate is copied to the host as numpy arrays, which takes seconds per step at this size. "
                       f"Write the objective in JAX and pass mode='jax' to keep populations on the device.",
                       UserWarning, stacklevel=3)
+
+
+def _temperature(schedule: Schedule | None, start: float, end: float) -> tuple[float, float] | Schedule:
+    """The engine's schedule from run()'s arguments: `schedule` when given, else the linear (start, end)."""
+    if schedule is None:
+        return float(start), float(end)
+    if not callable(schedule):
+        raise TypeError(f"temperature_schedule must be a function of progress in [0, 1] (e.g. an optax schedule), "
+                        f"got {type(schedule).__name__}")
+    if (start, end) != (1.0, 0.2):
+        raise ValueError("temperature_schedule= replaces start_temperature= and end_temperature=; give one or the "
+                         "other (e.g. optax.linear_schedule(start, end, transition_steps=1) for the linear one).")
+    return schedule
 
 
 def _checked_seed(seed: Any) -> int:

@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 
 import hopper_jax as hj
-from hopper_jax.core.algorithm import KEEP, LOG_STEP_RANGE, MUTATE, RESAMPLE, temperature_schedule
+import chex
+import optax
+
+from hopper_jax.core.algorithm import KEEP, LOG_STEP_RANGE, MUTATE, RESAMPLE, clipped, linear_temperature
 from hopper_jax.space.compile import Space
 from hopper_jax.space.encodings import mutation_cap
 
@@ -221,15 +224,56 @@ def test_hot_asks_move_between_the_cold_and_the_heated_number_of_parameters():
 
 
 def test_temperature_schedule_clipping():
-    schedule = temperature_schedule(3, -1)
+    schedule = clipped(linear_temperature(3, -1))
     progress = jnp.linspace(-1.0, 2.0, 61)
     values = np.asarray(schedule(progress))
     assert np.all((values >= 0) & (values <= 1))
     np.testing.assert_allclose(np.asarray(schedule(jnp.asarray([0.0, 0.25, 0.5, 0.625, 0.75, 1.0]))),
                                [1, 1, 1, 0.5, 0, 0], atol=1e-6)
-    default = temperature_schedule(1.0, 0.2)
+    default = clipped(linear_temperature(1.0, 0.2))
     np.testing.assert_allclose(np.asarray(default(jnp.asarray([0.0, 0.25, 1.0, 1.5, -1.0]))),
                                [1.0, 0.8, 0.2, 0.2, 1.0], atol=1e-6)
+
+
+def test_any_optax_schedule_of_progress_sets_the_temperature_of_each_row():
+    restarts = optax.sgdr_schedule([dict(init_value=1.0, peak_value=1.0, warmup_steps=0, decay_steps=0.25,
+                                         end_value=0.2)] * 4)  # joined schedules take one scalar count only
+    progress = jnp.asarray([0.3, 0.45, 0.5, 0.55, 0.74, 0.99], jnp.float32)
+    algo = hj.hopper(TEN, temperature=restarts)
+    population = algo.ask(jax.random.key(0), algo.init(), progress)
+    chex.assert_shape(population.temperature, (6,))
+    chex.assert_type(population.temperature, jnp.float32)
+    expected = [float(restarts(p)) for p in progress]
+    np.testing.assert_allclose(np.asarray(population.temperature), expected, rtol=1e-6)
+    assert expected[2] == pytest.approx(1.0) and expected[1] < 0.5  # a warm restart at progress 0.5
+    moved = np.sum(np.asarray(population.actions) == MUTATE, axis=1)
+    assert moved[2] == 10 and moved[4] < 10  # T sets how many of the 10 parameters move
+
+
+def test_a_schedule_that_is_not_scalar_is_refused_when_traced():
+    algo = hj.hopper(TEN, temperature=lambda p: jnp.full((2,), p))
+    with pytest.raises(AssertionError):
+        algo.ask(jax.random.key(0), algo.init(), jnp.full((4,), 0.5))
+
+
+def test_tell_keeps_the_state_s_shapes_and_dtypes():
+    mixed = Space({"x": hj.float(0, 1, shape=(3, 2)), "n": hj.int(0, 5), "c": hj.choice("a", "b", "c")})
+    algo = hj.hopper(mixed)
+    state = algo.init()
+    chex.assert_shape((state.best_score, state.log_step, state.count, state.has_merged), ())
+    chex.assert_type((state.best_score, state.log_step, state.count), (jnp.float32, jnp.float32, jnp.int32))
+    for progress in (0.1, 0.9):  # a phase-1 and a phase-2 population
+        population = algo.ask(jax.random.key(1), state, jnp.full((5,), progress))
+        told = algo.tell(state, population, jnp.arange(5, dtype=jnp.float32))
+        chex.assert_trees_all_equal_shapes_and_dtypes(told, state)
+        chex.assert_tree_all_finite((told.best_score, told.log_step))
+
+
+def test_tell_asserts_one_score_per_row():
+    algo = TEN_ALGO
+    population = algo.ask(jax.random.key(0), algo.init(), jnp.full((4,), 0.5))
+    with pytest.raises(AssertionError):
+        algo.tell(algo.init(), population, jnp.zeros(3))
 
 
 # ---------------------------------------------------------------------------------------------------------------

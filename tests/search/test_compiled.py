@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import hopper_jax as hj
@@ -96,3 +97,29 @@ def test_seed_key_is_jax_random_key(seed):
     key = compiled_module.seed_key(seed)
     assert key.dtype == jax.random.key(0).dtype
     np.testing.assert_array_equal(jax.random.key_data(key), jax.random.key_data(jax.random.key(seed)))
+
+
+def test_schedule_identity_follows_the_computation_not_the_object():
+    identity = compiled_module.schedule_identity
+    cosine = identity(optax.cosine_decay_schedule(1.0, 1, alpha=0.2))
+    assert cosine == identity(optax.cosine_decay_schedule(1.0, 1, alpha=0.2))  # another object, same function
+    assert cosine != identity(optax.cosine_decay_schedule(1.0, 1, alpha=0.1))
+    assert identity((1.0, 0.2)) == ("linear", 1.0, 0.2) != identity(optax.linear_schedule(1.0, 0.2, 1))
+    table = np.linspace(1.0, 0.0, 5, dtype=np.float32)  # a closed-over array is part of the identity
+    assert identity(lambda p: table[0] * p) != identity(lambda p: table[::-1][0] * p)
+
+
+def test_searches_with_equal_schedule_functions_share_their_compiled_functions():
+    def search_with(alpha):
+        search = hj.Search(template())
+        search.engine.reschedule(optax.cosine_decay_schedule(1.0, 1, alpha=alpha))
+        return search.engine.compiled()
+
+    assert search_with(0.2) is search_with(0.2)
+    assert search_with(0.2) is not search_with(0.3)
+
+
+def test_an_untraceable_schedule_is_refused_with_advice():
+    with pytest.raises(ValueError, match="optax.cosine_decay_schedule"):
+        hj.Search(template()).run(loss, "min", mode="jax", population_size=8, generations=2, quiet=True,
+                                  temperature_schedule=lambda p: 1.0 if p < 0.5 else 0.2)

@@ -371,3 +371,30 @@ def test_phase_one_keeps_its_share_of_a_short_runtime_budget():
     phases = [record["phase"] for record in search.history.records]
     share = phases.count("random") / len(phases)
     assert 0.2 <= share <= 0.6, share  # a quarter of the time after start-up (compiling) is phase 1
+
+
+def test_an_optax_schedule_sets_the_temperature_of_phase_two():
+    import optax
+
+    cosine = optax.cosine_decay_schedule(1.0, decay_steps=1, alpha=0.05)
+    search = hj.Search(x=hj.float(-1, 1, shape=(8,)))  # room enough for few duplicates (hot retries)
+    search.run(lambda p: -float(np.sum((p["x"] - 0.3) ** 2)), "max", steps=200, seed=3, quiet=True,
+               temperature_schedule=cosine)
+    records = [r for r in search.history.records if r["phase"] == "local" and r["temperature"] is not None]
+    assert len(records) > 50
+    steps = np.array([r["step"] for r in records], float)
+    temperatures = np.array([r["temperature"] for r in records])
+    # a hot retry after a duplicate may raise T; the cold ones follow the schedule at their progress
+    expected = np.array([float(cosine(s / 200)) for s in steps])
+    cold = temperatures <= expected + 1e-6
+    assert cold.mean() > 0.9
+    np.testing.assert_allclose(temperatures[cold], expected[cold], atol=2e-3)
+    assert temperatures[cold].min() < 0.1  # the cosine reaches its end value, far below the linear 0.2
+
+
+def test_a_schedule_and_start_end_temperatures_are_not_given_together():
+    with pytest.raises(ValueError, match="replaces start_temperature"):
+        space().run(objective, "max", steps=5, quiet=True, start_temperature=0.5,
+                    temperature_schedule=lambda p: 1.0 - p)
+    with pytest.raises(TypeError, match="function of progress"):
+        space().run(objective, "max", steps=5, quiet=True, temperature_schedule=0.5)
