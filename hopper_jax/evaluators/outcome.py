@@ -30,11 +30,12 @@ class Outcome:
 
 
 def as_value(result: Any) -> tuple[float | None, str | None]:
-    """(float value, None) for a finite real scalar, else (None, what is wrong with `result`)."""
+    """(float value, None) for a real scalar other than NaN, else (None, what is wrong with `result`).
+
+    Infinities are values: +inf when minimising is the worst value there is (a diverged simulation, an
+    infeasible point) and is recorded as one (see `hopper_jax.search.state.scores_of`)."""
     if type(result) is float:  # the common case, checked first
-        if math.isfinite(result):
-            return result, None
-        return None, "returned NaN" if math.isnan(result) else f"returned {result}"
+        return (None, "returned NaN") if result != result else (result, None)
     if result is None:
         return None, "returned None (a missing 'return'? to skip a candidate raise hopper_jax.PruneEvaluation)"
     if isinstance(result, bool | np.bool_):
@@ -51,6 +52,4 @@ def as_value(result: Any) -> tuple[float | None, str | None]:
         return None, f"returned {type(result).__name__} {result!r}; return a real number"
     if math.isnan(value):
         return None, "returned NaN"
-    if math.isinf(value):
-        return None, f"returned {value}"
     return value, None

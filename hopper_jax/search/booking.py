@@ -8,7 +8,9 @@ dicts only where a callback asks for them).
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -124,6 +126,8 @@ class Booking:
             self._log(candidate, None, info, outcome, key)
             return np.float32(-np.inf), False
         f = outcome.value
+        if f in (math.inf, -math.inf):
+            self._check_infinity(f)
         stats.evaluations += 1
         stats.best_f = f if stats.best_f is None else self._better(stats.best_f, f)
         self.callbacks.on_evaluate_end(candidate, f, info)
@@ -134,6 +138,17 @@ class Booking:
             self.new_best(score, Best(f, candidate, dict(objects), values))
             self.callbacks.on_new_best(candidate, f, info)
         return score, improved
+
+    def _check_infinity(self, values: float | np.ndarray) -> None:
+        """Warn when an objective value is infinitely good (-inf when minimising): nothing can beat it, so it
+        ends all progress (PyHopper keeps it as the best, and so does hopper_jax). The worst infinity is an
+        ordinary value (a diverged simulation, an infeasible point)."""
+        good = np.inf if self.state.direction == "max" else -np.inf
+        if np.any(np.asarray(values) == good):
+            warnings.warn(f"The objective returned {good} while {self.state.direction}imising: no later value can "
+                          f"beat it, so it stays the best. Return {-good} for a failed or infeasible candidate "
+                          f"(the worst value), or raise / return NaN with ignore_nans=True to record it as "
+                          f"failed.", RuntimeWarning, stacklevel=2)
 
     def _fail(self, candidate: Any, outcome: Outcome, info: ParamInfo) -> None:
         info.is_nan, info.error = True, outcome.problem
@@ -177,8 +192,10 @@ class Booking:
         n = result.count
         finished = time.time()
         f, duplicate = result.f[:n], result.duplicate[:n]
-        usable = np.isfinite(f) & ~duplicate
-        failed = ~np.isfinite(f) & ~duplicate
+        usable = ~np.isnan(f) & ~duplicate
+        failed = np.isnan(f) & ~duplicate
+        if np.isinf(f[usable]).any():
+            self._check_infinity(f[usable])
         kinds = np.where(result.local[:n], int(CandidateType.LOCAL_SAMPLING), int(CandidateType.RANDOM_SEEDING))
         kinds[: result.n_guesses] = int(CandidateType.MANUALLY_ADDED)
         if result.initial:
@@ -313,6 +330,6 @@ def _host_summaries(values: np.ndarray) -> np.ndarray:
 
 
 def _problem(value: float) -> str:
-    return "returned NaN" if np.isnan(value) else f"returned {value}"
+    return "returned NaN"  # the only value that fails in JAX modes (infinities are values)
 
 

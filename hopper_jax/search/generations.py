@@ -82,7 +82,9 @@ def generation_step(algo: Hopper):
     def tell(state, table, told):
         rows = (jnp.arange(told.duplicate.shape[0]) < told.count) & ~told.duplicate
         values = told.values.astype(jnp.float32)
-        scores = jnp.where(rows & jnp.isfinite(values), told.sign * values, -jnp.inf)
+        # as `state.scores_of`: clipped to the finite float32 range (the worst infinity is a value), NaN never wins
+        limit = jnp.finfo(jnp.float32).max
+        scores = jnp.where(rows & ~jnp.isnan(values), jnp.clip(told.sign * values, -limit, limit), -jnp.inf)
         winner = jnp.argmax(scores).astype(jnp.int32)
         improved = scores[winner] > state.best_score
         population = told.population._replace(local=told.population.local & rows)

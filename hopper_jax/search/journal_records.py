@@ -9,6 +9,8 @@ well formed is skipped and counted, never half-applied.
 
 from __future__ import annotations
 
+import math
+
 from typing import Any
 
 import numpy as np
@@ -32,6 +34,7 @@ def journal_record(candidate: Any, f: float | None, info: ParamInfo, outcome: Ou
 
     `at`: seconds since the history started; `elapsed`: seconds of the run's budget used so far.
     """
+    f = f if f is None or math.isfinite(f) else repr(float(f))  # strict JSON has no infinity: "inf" / "-inf"
     return {"step": info.step, "key": key, "status": outcome.status, "f": f, "type": int(info.type),
             "temperature": info.temperature, "at": at, "elapsed": elapsed, "seconds": outcome.seconds,
             "error": info.error, "partial": getattr(outcome, "partial", None),
@@ -68,9 +71,14 @@ def record_info(record: dict, start_time: float) -> ParamInfo:
                      error=record["error"])
 
 
+def _value(f: float | str | None) -> float | None:
+    """A journal's objective value: a number, "inf" / "-inf", or None (failed or pruned)."""
+    return None if f is None else float(f)
+
+
 def record_outcome(record: dict) -> Outcome:
     """The outcome a journal record holds, flagged `replayed` (it is in the journal already)."""
-    outcome = Outcome(record["f"], record["status"], record["error"], seconds=record["seconds"])
+    outcome = Outcome(_value(record["f"]), record["status"], record["error"], seconds=record["seconds"])
     outcome.replayed = True
     if record.get("partial") is not None:
         outcome.partial = list(record["partial"])
@@ -93,7 +101,7 @@ class Restorer:
                 self._generation(record)
             else:
                 candidate = self.codec.decode(record["candidate"])
-                self.history.append(candidate, record["f"], record_info(record, self.history.start_time),
+                self.history.append(candidate, _value(record["f"]), record_info(record, self.history.start_time),
                                     record["status"], slim=False)
                 if record["key"] is not None:
                     self.state.seen[record["key"]] = None
@@ -110,11 +118,10 @@ class Restorer:
         rows = np.flatnonzero(~duplicate)
         if not len(rows):
             return
-        failed = ~np.isfinite(f[rows])
+        failed = np.isnan(f[rows])  # infinities are values
         generation = Generation(self.space, [leaf[rows] for leaf in leaves],
                                 [leaf["full"] for leaf in record["leaves"]])
-        errors = {i: ("returned NaN" if np.isnan(f[row]) else f"returned {f[row]}")
-                  for i, row in enumerate(rows) if not np.isfinite(f[row])}
+        errors = {i: "returned NaN" for i in np.flatnonzero(failed)}
         self.history.append_generation(generation, f[rows], np.where(failed, STATUS_CODE[FAILED], STATUS_CODE[OK]),
                                        kinds[rows], temperature[rows], record["generation"] + rows,
                                        self.history.start_time + record["at"],

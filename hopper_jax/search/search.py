@@ -213,7 +213,8 @@ class Search:
             one "step" for the whole budget: `optax.cosine_decay_schedule(1.0, decay_steps=1, alpha=0.2)`.
           seed: PRNG seed; the same seed, space and steps give the same candidates. None draws one
             (kept in `search.seed`).
-          ignore_nans: record NaN/inf/None results and exceptions as failed candidates and go on.
+          ignore_nans: record NaN/None results and exceptions as failed candidates and go on. Infinities are
+            values: +inf when minimising (-inf when maximising) is the worst one and is recorded as such.
           quiet: print nothing (no progress bar, no summary).
           n_jobs: Python objectives in parallel worker processes: k, -1 (all cores), "per-gpu" or
             "2x per-gpu" (one or two workers per GPU, each pinned to its GPU for life).

@@ -21,14 +21,21 @@ from ..core.seen import SeenTable
 from .candidates import Encoded
 
 
+#: The largest float32: internal scores are clipped to ±this, so that the worst infinity (+inf when
+#: minimising) is a value that the first such candidate can hold as the best, and a finite value beats it.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def scores_of(values: Any, direction: str) -> np.ndarray | np.float32:
-    """Internal scores of objective values, as the core compares them: float32, maximised, NaN → -inf (a
-    numpy float32 for one Python number, else an array)."""
+    """Internal scores of objective values, as the core compares them: float32, maximised, clipped to
+    ±FLOAT32_MAX, NaN → -inf (a numpy float32 for one Python number, else an array)."""
     if isinstance(values, float | int):  # one evaluation (the common case): a numpy scalar, no array
-        score = np.float32(values if direction == "max" else -values)
-        return np.float32(-np.inf) if score != score else score
+        score = values if direction == "max" else -values
+        if score != score:
+            return np.float32(-np.inf)
+        return np.float32(min(max(score, -FLOAT32_MAX), FLOAT32_MAX))
     values = np.asarray(values, np.float64)
-    scores = (values if direction == "max" else -values).astype(np.float32)
+    scores = np.clip(values if direction == "max" else -values, -FLOAT32_MAX, FLOAT32_MAX).astype(np.float32)
     return np.where(np.isnan(scores), np.float32(-np.inf), scores)
 
 

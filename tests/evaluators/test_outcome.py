@@ -7,13 +7,14 @@ import pytest
 from hopper_jax.evaluators import FAILED, OK, PRUNED, PruneEvaluation, PythonEvaluator, as_value
 
 
-@pytest.mark.parametrize("value", [1, 2.5, np.float32(3), np.int64(4), np.array(5.0), jnp.float32(6)])
+@pytest.mark.parametrize("value", [1, 2.5, np.float32(3), np.int64(4), np.array(5.0), jnp.float32(6), float("inf"),
+                                   float("-inf"), np.float32(-np.inf)])
 def test_real_scalars_are_values(value):
     number, problem = as_value(value)
     assert problem is None and number == float(np.asarray(value))
 
 
-@pytest.mark.parametrize("value, problem", [(None, "None"), (float("nan"), "NaN"), (float("-inf"), "-inf"),
+@pytest.mark.parametrize("value, problem", [(None, "None"), (float("nan"), "NaN"), (np.float32(np.nan), "NaN"),
                                             (np.zeros(2), "shape"), ("a", "str"), (True, "bool"),
                                             (np.array("x"), "scalar")])
 def test_unusable_values_explain_themselves(value, problem):

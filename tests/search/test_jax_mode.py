@@ -105,6 +105,28 @@ def test_nan_rows_fail_clearly_or_are_skipped():
     assert search.history.count("failed") > 0 and all(c["k"] % 2 == 0 for c in search.history.candidates)
 
 
+def test_the_worst_infinity_is_recorded_as_a_value_in_jax_mode(tmp_path):
+    def odd_k_diverges(c):
+        return jnp.where(c["k"] % 2 == 1, jnp.inf, jnp.sum(c["x"] ** 2))
+
+    search = make_search()
+    search.run(odd_k_diverges, "min", generations=3, population_size=16, seed=0, mode="jax", quiet=True,
+               checkpoint_path=str(tmp_path / "ckpt"))
+    fs = np.asarray(search.history.fs)
+    assert np.isinf(fs).any() and search.history.count("failed") == 0
+    assert np.isfinite(search.best_f) and search.best_f == fs.min()
+    resumed = make_search()  # the journal keeps the infinities (strict JSON has none)
+    resumed.run(odd_k_diverges, "min", generations=3, population_size=16, seed=0, mode="jax", quiet=True,
+                checkpoint_path=str(tmp_path / "ckpt"))
+    np.testing.assert_array_equal(np.asarray(resumed.history.fs), fs)
+    everywhere = make_search()
+    everywhere.run(lambda c: jnp.inf + c["k"], "min", generations=2, population_size=8, seed=0, mode="jax",
+                   quiet=True)
+    first = everywhere.history.candidates[0]
+    assert everywhere.best_f == np.inf and everywhere.best["k"] == first["k"]
+    np.testing.assert_array_equal(everywhere.best["x"], first["x"])
+
+
 def test_history_summarises_huge_arrays_but_best_keeps_them():
     search = hj.Search(w=hj.float(-1.0, 1.0, shape=(20_000,)))
     search.run(lambda c: jnp.sum(c["w"]), "max", generations=2, population_size=4, seed=0, mode="jax", quiet=True)

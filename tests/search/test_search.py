@@ -102,7 +102,7 @@ def test_fixed_list_pattern_with_constant_placeholder():
     assert search.best == {"lr": 0.01}
 
 
-@pytest.mark.parametrize("bad, problem", [(float("nan"), "NaN"), (float("inf"), "inf"), (None, "None"),
+@pytest.mark.parametrize("bad, problem", [(float("nan"), "NaN"), (None, "None"),
                                           (np.zeros(3), "shape"), ("high", "str")])
 def test_unusable_values_raise_naming_candidate_and_value(bad, problem):
     search = space()
@@ -398,3 +398,27 @@ def test_a_schedule_and_start_end_temperatures_are_not_given_together():
                     temperature_schedule=lambda p: 1.0 - p)
     with pytest.raises(TypeError, match="function of progress"):
         space().run(objective, "max", steps=5, quiet=True, temperature_schedule=0.5)
+
+
+def test_the_worst_infinity_is_an_ordinary_value_and_can_be_the_best(tmp_path):
+    def diverges_above_half(p):  # a simulation that blows up for x > 0.5
+        return float("inf") if p["x"] > 0.5 else (p["x"] + 0.3) ** 2
+
+    search = space()
+    search.run(diverges_above_half, "min", steps=80, seed=0, quiet=True, checkpoint_path=str(tmp_path))
+    fs = search.history.fs
+    assert float("inf") in fs and all(r["status"] == "ok" for r in search.history.records)
+    assert search.best_f == pytest.approx(min(fs)) and search.best_f < 0.1
+    resumed = space()  # the journal keeps the infinities (strict JSON has none)
+    resumed.run(diverges_above_half, "min", steps=80, seed=0, quiet=True, checkpoint_path=str(tmp_path))
+    assert resumed.history.fs == fs
+    hopeless = space()
+    hopeless.run(lambda p: float("-inf"), "max", steps=10, seed=0, quiet=True)
+    assert hopeless.best_f == float("-inf") and hopeless.best == hopeless.history.candidates[0]
+
+
+def test_an_infinitely_good_value_warns_and_stays_the_best():
+    search = space()
+    with pytest.warns(RuntimeWarning, match="no later value can beat it"):
+        search.run(lambda p: float("-inf") if p["n"] == 3 else p["x"], "min", steps=60, seed=0, quiet=True)
+    assert search.best_f == float("-inf") and search.best["n"] == 3
