@@ -90,8 +90,10 @@ class BatchedEvaluator:
         def call(values, keys):  # keys: None, one key ('jax') or (P,) keys ('jax-batched')
             return objective(space.jax_tree(values), **kwargs, **({} if keys is None else {"key": keys}))
 
+        with_keys = self.takes_key
+
         def population(leaves):  # the decoded values, then the (P,) keys if the objective takes them
-            values, keys = (leaves[:-1], leaves[-1]) if self.takes_key else (leaves, None)
+            values, keys = (leaves[:-1], leaves[-1]) if with_keys else (leaves, None)
             if mode == "jax-batched":
                 return call(values, keys)
             return jax.vmap(call)(values, keys)
@@ -104,12 +106,14 @@ class BatchedEvaluator:
             _built.move_to_end(key)
             built = _built[key]
         else:
-            built = (self._build(), {})  # the jitted function, and executables compiled by `compile_ahead`
+            # the jitted function, executables compiled by `compile_ahead`, and the population function itself
+            # (one object per objective, so that `check` traces an objective it has seen from JAX's cache)
+            built = (self._build(), {}, population)
             if key is not None:
                 _built[key] = built
                 while len(_built) > BUILT_SIZE:
                     _built.popitem(last=False)
-        self._compiled, self._ahead = built
+        self._compiled, self._ahead, self._population = built
         self._done: list[tuple[int, jax.Array]] = []
 
     # ---- compiled functions (built once; jit caches one executable per population shape) ---------------

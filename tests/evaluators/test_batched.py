@@ -133,3 +133,18 @@ def test_a_second_run_of_the_same_objective_compiles_nothing_again():
                                            + (np.zeros(8, np.int32),)))
     assert len(evaluator._ahead) == 1  # nothing new started
     assert runs[0] == runs[1]
+
+
+def test_a_second_evaluator_of_the_same_objective_checks_it_without_tracing_it_again(values):
+    traces = []
+
+    def objective(candidate):
+        traces.append(1)  # runs once per trace, never per evaluation
+        return jnp.sum(candidate["w"]) * candidate["k"]
+
+    shapes = jax.eval_shape(lambda: values)
+    first = BatchedEvaluator(objective, SPACE, "jax").check(shapes)
+    traced = len(traces)
+    second = BatchedEvaluator(objective, SPACE, "jax").check(shapes)
+    assert traced >= 1 and len(traces) == traced
+    assert first.shape == second.shape == (6,)
