@@ -101,18 +101,25 @@ def run_pyhopper(fn_name: str, d: int, budget: int, seed: int) -> tuple[float, f
 # --- evosax (SNES, OpenAI-ES, CMA-ES, Sep-CMA-ES) -------------------------------
 @functools.lru_cache(maxsize=64)
 def _evosax_program(name: str, fn_name: str, d: int, budget: int) -> Callable[[jax.Array], jax.Array]:
-    """A jitted ``run(key) -> best f`` for evosax optimizer ``name``, compiled once per (fn, d, budget).
+    """``evosax_program`` on the test function ``fn_name``, compiled once per (fn, d, budget)."""
+    return evosax_program(name, make_jax(fn_name, d), d, budget)
 
-    Ask/clip/evaluate/tell in a ``lax.scan``. Samples are clipped to the box before evaluation; the
-    unclipped samples are told to the ES so its update matches its sampling distribution. Leftover
-    evaluations (``budget % population``) come from one last ``ask``.
+
+def evosax_program(name: str, f: Callable[[jax.Array], jax.Array], d: int, budget: int, clip: bool = True
+                   ) -> Callable[[jax.Array], jax.Array]:
+    """A jitted ``run(key) -> best f`` for evosax optimizer ``name`` on ``f``: (P, d) points -> (P,) values.
+
+    Ask/clip/evaluate/tell in a ``lax.scan``. With ``clip``, samples are clipped to the box before evaluation
+    and the unclipped samples are told to the ES so its update matches its sampling distribution (no penalty:
+    a sample outside the box looks as good as its projection, which can stall CMA-ES on an edge). Leftover
+    evaluations (``budget % population``) come from one last ``ask``. The running best has ``f``'s dtype.
     """
-    es, params = _EVOSAX[name](d, budget)
-    f = make_jax(fn_name, d)
+    es, params = evosax_strategy(name, d, budget)
     gens, rest = divmod(budget, es.population_size)
+    dtype = jax.eval_shape(f, jax.ShapeDtypeStruct((1, d), jnp.zeros(()).dtype)).dtype
 
     def evaluate(x: jax.Array) -> jax.Array:
-        return f(jnp.clip(x, LOWER, UPPER))
+        return f(jnp.clip(x, LOWER, UPPER) if clip else x)
 
     def step(carry, key):
         state, best = carry
@@ -126,7 +133,7 @@ def _evosax_program(name: str, fn_name: str, d: int, budget: int) -> Callable[[j
     def run(key: jax.Array) -> jax.Array:
         k_init, k_loop, k_last = jax.random.split(key, 3)
         state = es.init(k_init, jnp.zeros(d), params)
-        carry = (state, jnp.asarray(jnp.inf, jnp.float32))
+        carry = (state, jnp.asarray(jnp.inf, dtype))
         (state, best), _ = jax.lax.scan(step, carry, jax.random.split(k_loop, gens))
         if rest:
             x, _ = es.ask(k_last, state, params)
@@ -168,6 +175,12 @@ _EVOSAX = {
 }
 
 
+def evosax_strategy(name: str, d: int, budget: int):
+    """(evosax strategy, its params) for optimizer ``name`` ("snes", "openes", "cmaes", "sep_cmaes") on d
+    dimensions and ``budget`` evaluations, set up as every benchmark here runs it."""
+    return _EVOSAX[name](d, budget)
+
+
 def evosax_runner(name: str) -> Runner:
     """Runner for evosax optimizer ``name``; the compiled program is reused across seeds of one cell."""
 
@@ -182,20 +195,22 @@ def evosax_runner(name: str) -> Runner:
 # --- Optuna TPE and Nevergrad NGOpt --------------------------------------------
 def run_optuna_tpe(fn_name: str, d: int, budget: int, seed: int) -> tuple[float, float]:
     """Optuna TPESampler(seed) defaults (univariate), one float per coordinate."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     f = make_numpy(fn_name, d)
 
     def objective(trial) -> float:
         return float(f(np.array([trial.suggest_float(f"x{i}", LOWER, UPPER) for i in range(d)])))
 
-    def search() -> float:
-        study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
-        study.optimize(objective, n_trials=budget)
-        return study.best_value
+    return _timed(lambda: optuna_tpe_minimize(objective, budget, seed))
 
-    return _timed(search)
+
+def optuna_tpe_minimize(objective: Callable[..., float], budget: int, seed: int) -> float:
+    """Best value of ``budget`` trials of Optuna's TPESampler(seed) (defaults) on ``objective(trial)``."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
+    study.optimize(objective, n_trials=budget)
+    return study.best_value
 
 
 def patch_nevergrad_metamodel() -> None:
@@ -213,16 +228,22 @@ def run_ngopt(fn_name: str, d: int, budget: int, seed: int) -> tuple[float, floa
     """Nevergrad NGOpt (its own algorithm selection), bounded array, one worker."""
     import nevergrad as ng
 
-    patch_nevergrad_metamodel()
     f = BestOf(make_numpy(fn_name, d))
 
     def search() -> float:
-        param = ng.p.Array(shape=(d,), lower=LOWER, upper=UPPER)
-        param.random_state = np.random.RandomState(seed)
-        ng.optimizers.NGOpt(parametrization=param, budget=budget, num_workers=1).minimize(f)
+        ngopt_minimize(f, ng.p.Array(shape=(d,), lower=LOWER, upper=UPPER), budget, seed)
         return f.best
 
     return _timed(search)
+
+
+def ngopt_minimize(f: Callable[..., float], param, budget: int, seed: int) -> None:
+    """Minimize ``f`` over the nevergrad parametrization ``param`` with NGOpt, ``budget`` evaluations, one worker."""
+    import nevergrad as ng
+
+    patch_nevergrad_metamodel()
+    param.random_state = np.random.RandomState(seed)
+    ng.optimizers.NGOpt(parametrization=param, budget=budget, num_workers=1).minimize(f)
 
 
 # --- hopper_jax ---------------------------------------------------------------
@@ -231,14 +252,8 @@ def run_hopper_jax(fn_name: str, d: int, budget: int, seed: int) -> tuple[float,
     import hopper_jax as hj
 
     f = make_jax(fn_name, d)
-
-    def search() -> float:
-        s = hj.Search({"x": hj.float(LOWER, UPPER, shape=(d,))})
-        s.run(lambda c: f(c["x"]), "min", steps=budget, seed=seed, mode="jax",
-              population_size=HJ_POPULATION, quiet=True)
-        return s.best_f
-
-    return _timed(search)
+    space = {"x": hj.float(LOWER, UPPER, shape=(d,))}
+    return _timed(lambda: hopper_jax_minimize(space, lambda c: f(c["x"]), budget, seed, "jax"))
 
 
 def run_hopper_jax_seq(fn_name: str, d: int, budget: int, seed: int) -> tuple[float, float]:
@@ -246,13 +261,22 @@ def run_hopper_jax_seq(fn_name: str, d: int, budget: int, seed: int) -> tuple[fl
     import hopper_jax as hj
 
     f = make_numpy(fn_name, d)
+    space = {"x": hj.float(LOWER, UPPER, shape=(d,))}
+    return _timed(lambda: hopper_jax_minimize(space, lambda c: float(f(c["x"])), budget, seed, "python"))
 
-    def search() -> float:
-        s = hj.Search({"x": hj.float(LOWER, UPPER, shape=(d,))})
-        s.run(lambda c: float(f(c["x"])), "min", steps=budget, seed=seed, quiet=True)
-        return s.best_f
 
-    return _timed(search)
+def hopper_jax_minimize(space: dict, objective: Callable, budget: int, seed: int, mode: str) -> float:
+    """Best value of a hopper_jax search over ``space`` with ``budget`` evaluations (defaults otherwise).
+
+    ``mode`` is "python" (one candidate at a time) or a JAX mode ("jax", "jax-batched"), which evaluates
+    populations of HJ_POPULATION candidates.
+    """
+    import hopper_jax as hj
+
+    jax_mode = {} if mode == "python" else {"mode": mode, "population_size": HJ_POPULATION}
+    s = hj.Search(space)
+    s.run(objective, "min", steps=budget, seed=seed, quiet=True, **jax_mode)
+    return s.best_f
 
 
 @dataclass(frozen=True)
