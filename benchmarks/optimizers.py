@@ -143,27 +143,28 @@ def evosax_program(name: str, f: Callable[[jax.Array], jax.Array], d: int, budge
     return run
 
 
-def _snes(d: int, budget: int):
+def _snes(d: int, budget: int, population: int | None = None):
     from evosax.algorithms import SNES
 
-    es = SNES(default_population(d), jnp.zeros(d))
+    es = SNES(population or default_population(d), jnp.zeros(d))
     return es, es.default_params.replace(std_init=jnp.asarray(SNES_STD_INIT))
 
 
-def _cma(cls_name: str, d: int, budget: int):
+def _cma(cls_name: str, d: int, budget: int, population: int | None = None):
     import evosax.algorithms
 
-    es = getattr(evosax.algorithms, cls_name)(default_population(d), jnp.zeros(d))
+    es = getattr(evosax.algorithms, cls_name)(population or default_population(d), jnp.zeros(d))
     return es, es.default_params.replace(std_init=jnp.asarray(CMA_STD_INIT))
 
 
-def _openes(d: int, budget: int):
+def _openes(d: int, budget: int, population: int | None = None):
     import optax
     from evosax.algorithms import Open_ES
 
-    gens = max(budget // OPENES_POPULATION, 1)
+    population = population or OPENES_POPULATION
+    gens = max(budget // population, 1)
     schedule = optax.exponential_decay(OPENES_STD_START, gens, OPENES_STD_END / OPENES_STD_START)
-    es = Open_ES(OPENES_POPULATION, jnp.zeros(d), optimizer=optax.adam(OPENES_LR), std_schedule=schedule)
+    es = Open_ES(population, jnp.zeros(d), optimizer=optax.adam(OPENES_LR), std_schedule=schedule)
     return es, es.default_params
 
 
@@ -175,10 +176,11 @@ _EVOSAX = {
 }
 
 
-def evosax_strategy(name: str, d: int, budget: int):
+def evosax_strategy(name: str, d: int, budget: int, population: int | None = None):
     """(evosax strategy, its params) for optimizer ``name`` ("snes", "openes", "cmaes", "sep_cmaes") on d
-    dimensions and ``budget`` evaluations, set up as every benchmark here runs it."""
-    return _EVOSAX[name](d, budget)
+    dimensions and ``budget`` evaluations, set up as every benchmark here runs it; ``population`` replaces the
+    default population size (`default_population(d)`, OPENES_POPULATION for OpenES)."""
+    return _EVOSAX[name](d, budget, population)
 
 
 def evosax_runner(name: str) -> Runner:
