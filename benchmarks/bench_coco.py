@@ -19,7 +19,7 @@ Design choices:
   [-5, 5]: COCO's bbob functions are defined everywhere (the box is the region of interest, all optima lie
   in [-4, 4]^d), as in the usual CMA-ES runs on COCO; clipping without a penalty made CMA-ES stall with
   coordinates stuck on the edge (f1 d=10 stopped at f − f_opt ≈ 3.8). The other optimizers search the box.
-- float64: the process runs with ``jax_enable_x64`` so JAX-side optimizers see f values to double precision
+- float64: ``main`` turns on ``jax_enable_x64`` so JAX-side optimizers see f values to double precision
   (bbob f_opt is up to ~1000 in size: float32 could not resolve the 1e-8 targets).
 - Integer variables (bbob-mixint, the first ``number_of_integer_variables`` coordinates) are hj.int /
   integer-cast nevergrad arrays / suggest_int; the rest are floats in the problem's bounds.
@@ -46,9 +46,6 @@ import time
 from collections.abc import Callable
 
 import jax
-
-jax.config.update("jax_enable_x64", True)
-
 import jax.numpy as jnp
 import numpy as np
 
@@ -355,6 +352,7 @@ def available(names: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     """Run the selected suite (unless --report-only), then report every suite found under --data."""
     args = parse_args(argv)
+    jax.config.update("jax_enable_x64", True)  # here, not at import: importing this module changes no process
     if not args.report_only:
         tree = hopper_jax_fingerprint()  # the sources this process imports (the footer's is taken at the end)
         for name in available(args.optimizers):

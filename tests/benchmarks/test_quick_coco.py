@@ -25,6 +25,15 @@ def test_first_hits_reads_targets_from_dat_lines():
     assert np.all(np.isinf(first)) and solved_fraction([(first, 1)], 1) == 0.0
 
 
+def test_importing_the_benchmark_leaves_jax_in_float32():
+    import jax
+
+    sys.path.insert(0, str(ROOT))
+    import benchmarks.bench_coco  # noqa: F401 - main() turns on x64 for its own process only
+
+    assert not jax.config.jax_enable_x64
+
+
 def test_quick_coco_every_optimizer_observed_and_reported(tmp_path):
     env = {**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
     result = subprocess.run([sys.executable, "benchmarks/bench_coco.py", "--quick", "--data", str(tmp_path)],
