@@ -102,7 +102,31 @@ _RAW: dict[str, tuple[Callable, float]] = {
     "levy": (_levy, 1.0),
 }
 
-FUNCTION_NAMES: tuple[str, ...] = tuple(_RAW)
+#: Rotated (non-separable) twins: the raw function of R (x - x*) (+ offset), R a fixed random rotation per d.
+ROTATED: dict[str, str] = {"ellipsoid_rot": "ellipsoid", "rastrigin_rot": "rastrigin", "rosenbrock_rot": "rosenbrock"}
+ROTATION_SEED: int = 54321
+
+FUNCTION_NAMES: tuple[str, ...] = tuple(_RAW) + tuple(ROTATED)
+
+
+@functools.cache
+def rotation(d: int) -> np.ndarray:
+    """A fixed random rotation of R^d (float64, read-only): Q of the QR decomposition of a Gaussian matrix,
+    with its columns' signs fixed so that Q is Haar-distributed."""
+    gauss = np.random.default_rng(ROTATION_SEED + d).standard_normal((d, d))
+    q, r = np.linalg.qr(gauss)
+    q = q * np.sign(np.diag(r))
+    q.setflags(write=False)
+    return q
+
+
+def _parts(name: str, d: int) -> tuple[Callable, float, np.ndarray | None]:
+    """(raw function, offset, rotation or None) of function `name`."""
+    if name in ROTATED:
+        raw, offset = _RAW[ROTATED[name]]
+        return raw, offset, rotation(d)
+    raw, offset = _RAW[name]
+    return raw, offset, None
 
 
 @functools.cache
@@ -116,12 +140,13 @@ def optimum(d: int) -> np.ndarray:
 
 def make_numpy(name: str, d: int) -> Callable[[np.ndarray], np.ndarray]:
     """Numpy twin of function ``name`` in dimension ``d``: ``(..., d)`` float64 → ``(...)``."""
-    raw, offset = _RAW[name]
+    raw, offset, rot = _parts(name, d)
     x_star = optimum(d).astype(np.float64)
 
     def f(x: np.ndarray) -> np.ndarray:
-        z = np.asarray(x, dtype=np.float64) - x_star + offset
-        return raw(z, np)
+        z = np.asarray(x, dtype=np.float64) - x_star
+        z = z if rot is None else z @ rot.T
+        return raw(z + offset, np)
 
     f.__name__ = f"{name}_{d}_numpy"
     return f
@@ -129,12 +154,14 @@ def make_numpy(name: str, d: int) -> Callable[[np.ndarray], np.ndarray]:
 
 def make_jax(name: str, d: int) -> Callable[[jnp.ndarray], jnp.ndarray]:
     """``jax.numpy`` twin of function ``name`` in dimension ``d``: ``(..., d)`` float32 → ``(...)``."""
-    raw, offset = _RAW[name]
+    raw, offset, rot = _parts(name, d)
     x_star = jnp.asarray(optimum(d))
+    rot_t = None if rot is None else jnp.asarray(rot.T, jnp.float32)
 
     def f(x: jnp.ndarray) -> jnp.ndarray:
-        z = x - x_star + offset
-        return raw(z, jnp)
+        z = x - x_star
+        z = z if rot_t is None else z @ rot_t
+        return raw(z + offset, jnp)
 
     f.__name__ = f"{name}_{d}_jax"
     return f
@@ -154,6 +181,8 @@ def _self_check() -> None:
     textbook = np.sum(z**4 - 16 * z**2 + 5 * z, axis=-1) / 2
     f_star = 7 * (ST_ROOT**4 - 16 * ST_ROOT**2 + 5 * ST_ROOT) / 2
     np.testing.assert_allclose(_styblinski_tang(z - ST_ROOT, np), textbook - f_star, rtol=1e-12)
+    for d in (2, 10, 100):
+        np.testing.assert_allclose(rotation(d) @ rotation(d).T, np.eye(d), atol=1e-12)
     print("functions: self-check ok")
 
 

@@ -3,11 +3,12 @@
 Phase 1 (progress < seeding_fraction) samples every parameter from its prior. Phase 2 perturbs the best
 candidate at a temperature T(progress) given by a schedule: any optax-style schedule of progress in [0, 1]
 (the share of the budget spent), by default PyHopper's linear one from `start_temperature` to
-`end_temperature` (`linear_temperature`). T sets how many parameters move (max(1, round(T · n_params)), as in PyHopper), how
-many elements of an array parameter move (see `encodings.mutation_cap`) and the step size, which is
-multiplied by an adaptive factor exp(log_step) following the 1/5 success rule, so that steps shrink
-when they stop improving and grow when they do. Only candidates that moved floats alone count towards
-that rule: a move of an int or a choice fails or succeeds whatever the float step size, and counting
+`end_temperature` (`linear_temperature`). T sets how many parameters move (max(1, round(T · n_params)), as
+in PyHopper), how many elements of an array parameter move (see `encodings.mutation_cap`) and the step
+size, which is multiplied by an adaptive factor exp(log_step) following the 1/5 success rule, so that steps
+shrink when they stop improving and grow when they do. In a small continuous block the moves go along the
+columns of a learned factor instead of the axes (`covariance`), so that they follow the landscape's shape.
+Only candidates that moved floats alone count towards that rule: a move of an int or a choice fails or succeeds whatever the float step size, and counting
 such candidates froze the float steps of mixed spaces (benchmarks/RESULTS.md, mixed spaces).
 
 A population is kept the way it was drawn, not as P dense rows: a phase-1 row is the sample of its PRNG
@@ -47,6 +48,7 @@ import numpy as np
 import optax
 
 from ..space.compile import Space
+from . import covariance as cov
 from ..space.encodings import Continuous, Draws, random_subset, reflect_unit
 from ..space.fingerprint import SMALL_LEAF, changed_sums, combine, fingerprint, leaf_sums
 
@@ -71,6 +73,9 @@ class HopperState(NamedTuple):
     count: jax.Array  # () int32, candidates told so far
     merged: tuple[jax.Array, ...]  # all improving moves of the last population applied at once
     has_merged: jax.Array  # () bool: `merged` is to be tried (as row 0) by the next ask
+    covariance: jax.Array  # (n, n) float32: the learned shape of continuous-block moves (n = 0: no block)
+    factor: jax.Array  # (n, n) float32: its lower Cholesky factor A, so that a block step is y = A g
+    path: jax.Array  # (n,) float32: the evolution path of winning block steps
 
 
 class Population(NamedTuple):
@@ -124,7 +129,7 @@ def clipped(schedule: Schedule) -> Callable[[jax.Array], jax.Array]:
 
 def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: float = 1.0,
            end_temperature: float = 0.2, temperature: Schedule | None = None,
-           step_adaptation: float = STEP_ADAPTATION) -> Hopper:
+           step_adaptation: float = STEP_ADAPTATION, covariance_limit: int | None = None) -> Hopper:
     """Build the algorithm for `space`.
 
     Args:
@@ -133,6 +138,8 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
       start_temperature, end_temperature: the default linear temperature schedule over the whole budget.
       temperature: a `Schedule` (e.g. an optax schedule of progress) replacing the linear one.
       step_adaptation: rate of the success-based step adaptation (0 disables it).
+      covariance_limit: the largest continuous block that moves as one learned correlated step
+        (`covariance.COVARIANCE_LIMIT` when None; 0 turns the learned shape off).
     """
     schedule = clipped(linear_temperature(start_temperature, end_temperature) if temperature is None
                        else temperature)
@@ -141,9 +148,14 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
     unit_of = space.array_leaves  # parameter index of each array leaf
     driven = [space.leaves[i].host_driven for i in space.array_leaves]
     conditional = [bool(space.leaves[i].conditions) for i in space.array_leaves]
-    # a leaf switched on by a choice is sampled afresh, every element: its moves need a slot per element
-    slots = [enc.size if cond else enc.cap for enc, cond in zip(encodings, conditional)]
     floats = [enc.dtype == jnp.float32 and not drive for enc, drive in zip(encodings, driven)]
+    block = cov.find_block(encodings, [f and not c for f, c in zip(floats, conditional)], unit_of, n_params,
+                           cov.COVARIANCE_LIMIT if covariance_limit is None else covariance_limit)
+    in_block = {j: (offset, size) for j, offset, size, _, _ in (block.leaves if block else ())}
+    # a leaf switched on by a choice is sampled afresh, every element, and a block step may change every element
+    # of a block leaf: their moves need a slot per element
+    slots = [enc.size if cond or j in in_block else enc.cap
+             for j, (enc, cond) in enumerate(zip(encodings, conditional))]
     # (n_params,) True for parameters whose moves are scaled by the adaptive step: the float leaves
     scaled = np.isin(np.arange(n_params), [unit_of[j] for j, f in enumerate(floats) if f])
 
@@ -151,11 +163,11 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         # numpy values put on the device: no eager XLA program (each costs a compile the first time)
         best = tuple(jax.device_put(np.asarray(z)) for z in space.initial_encoding())
         scalars = jax.device_put((np.float32(-np.inf), np.float32(0.0), np.int32(0), np.bool_(False)))
-        return HopperState(best, *scalars[:3], best, scalars[3])
+        return HopperState(best, *scalars[:3], best, scalars[3], *cov.identity(block.size if block else 0))
 
     sample_draws = sum(enc.sample_draws for enc in encodings)
-    perturb_draws = 1 + n_params + sum(enc.move_words(s) + (enc.sample_draws if c else 0)
-                                       for enc, s, c in zip(encodings, slots, conditional))
+    perturb_draws = 1 + n_params + sum(0 if j in in_block else enc.move_words(s) + (enc.sample_draws if c else 0)
+                                       for j, (enc, s, c) in enumerate(zip(encodings, slots, conditional)))
 
     def sample_one(key):
         draws = Draws(key, sample_draws)
@@ -182,19 +194,26 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         n_move = moved_count(draws, temperature, cold_temperature)
         return draws.words, random_subset(draws.take(n_params), n_move)
 
-    def perturb_one(words, selected, state, temperature, failures):
+    def perturb_one(key, words, selected, state, temperature, failures):
         """One phase-2 row: per array leaf, (positions, new values) of its moved elements."""
         draws = Draws.resume(words, 1 + n_params)
         log_step = jnp.maximum(state.log_step - failures * failure_change, LOG_STEP_RANGE[0])
         step = temperature * jnp.exp(log_step)
+        if block:
+            y = jnp.asarray(block.scale) * step * cov.step(block, key, temperature, selected, state.factor)
         index, moved, scalars = [], [], {}
         for j, (enc, z) in enumerate(zip(encodings, state.best)):
             nothing = enc.size + jnp.arange(slots[j], dtype=jnp.int32)
             if driven[j]:
                 where, new = nothing, jnp.zeros(slots[j], enc.dtype)
+            elif j in in_block:  # every element: the step of one block leaf moves the correlated others
+                offset, size = in_block[j]
+                new = z.reshape(-1) + y[offset:offset + size]
+                where, new = jnp.arange(size, dtype=jnp.int32), reflect_unit(new) if isinstance(enc, Continuous) else new
             else:
                 where, new = enc.moves(draws, z, step, temperature, slots[j])
-            where = jnp.where(selected[unit_of[j]], where, nothing)
+            where = jnp.where(jnp.any(selected & block.params) if j in in_block else selected[unit_of[j]], where,
+                              nothing)
             if conditional[j]:  # switched on by a choice: a fresh sample, as in phase 1
                 switched = _switched_on(space, state.best, scalars, unit_of[j])
                 fresh = enc.sample(draws).reshape(-1)
@@ -227,8 +246,8 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
             words, selected = jax.vmap(select_one)(keys, temperature, cold_temperature)
             counted = counts_for_step(local, selected)
             failures = jnp.where(sequential, jnp.cumsum(counted) - counted, 0.0)
-            index, moved = jax.vmap(perturb_one, in_axes=(0, 0, None, 0, 0))(words, selected, state, temperature,
-                                                                               failures)
+            index, moved = jax.vmap(perturb_one, in_axes=(0, 0, 0, None, 0, 0))(keys, words, selected, state,
+                                                                                  temperature, failures)
             return index, moved, selected
 
         def still(keys):
@@ -393,15 +412,20 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
             change = step_adaptation * jnp.sqrt(n_local.astype(jnp.float32)) * pressure
             log_step = jnp.clip(state.log_step + jnp.where(n_local > 0, change, 0.0), *LOG_STEP_RANGE)
         best_score = jnp.maximum(state.best_score, scores[winner])
+        rows = jnp.arange(scores.shape[0])
+        given_rows = rows < (population.n_given if population.given and population.given[0].shape[0] else 0)
+        improving = population.local & (scores > state.best_score) & ~given_rows  # phase-2 moves that beat the best
+        shape = (state.covariance, state.factor, state.path)
+        if block:
+            selected = population.actions == MUTATE
+            shape = cov.tell_population(block, shape, population.keys, population.temperature, selected,
+                                        improving & jnp.any(selected & block.params, axis=1), winner)
         if sequential:
             merged, has_merged = best, jnp.bool_(False)
         else:
-            rows = jnp.arange(scores.shape[0])
-            given_rows = rows < (population.n_given if population.given and population.given[0].shape[0] else 0)
-            improving = population.local & (scores > state.best_score) & ~given_rows
             has_merged = jnp.sum(improving) >= 2
             merged = jax.lax.cond(has_merged, lambda: merge(population, improving, best), lambda: best)
-        return HopperState(best, best_score, log_step, state.count + scores.shape[0], merged, has_merged)
+        return HopperState(best, best_score, log_step, state.count + scores.shape[0], merged, has_merged, *shape)
 
     return Hopper(init, ask, tell, decode, encode, row, fingerprints, given)
 

@@ -122,7 +122,9 @@ def snapshot(engine: Any, booking: Any, budget: Any, finished: bool, codec: Code
     `rewind`: steps drawn but not booked that a resumed run draws again (JAX generations in flight)."""
     state = engine.state
     core = jax.device_get(state.core)
-    tree = {"state": {name: list(v) if isinstance(v, tuple) else np.asarray(v) for name, v in core._asdict().items()},
+    # Orbax refuses empty arrays: an empty field (no continuous block) is left out and made afresh on restore
+    tree = {"state": {name: list(v) if isinstance(v, tuple) else np.asarray(v) for name, v in core._asdict().items()
+                      if isinstance(v, tuple) or np.size(v)},
             "best_values": [np.asarray(v) for v in engine.best_values()]}
     if state.table is not None:
         tree["table"] = {"fingerprints": np.asarray(state.table.fingerprints),
@@ -163,7 +165,8 @@ def restore_state(engine: Any, tree: dict, meta: dict, codec: Codec) -> list:
     python_side = codec.decode(meta["values"])
     core = {name: tuple(np.asarray(a) for a in v) if isinstance(v, list) else np.asarray(v)
             for name, v in tree["state"].items()}
-    state.core = HopperState(**core)
+    missing = set(HopperState._fields) - set(core)  # empty fields, and fields added since the snapshot: afresh
+    state.core = HopperState(**core, **{name: getattr(engine.algo.init(), name) for name in missing})
     state.best = Best(meta["best_f"], python_side["best"], python_side["objects"],
                       tuple(np.asarray(v) for v in tree["best_values"]))
     state.score = np.float32(meta["score"])

@@ -1,0 +1,121 @@
+"""The learned shape of phase-2 moves: factorisation, fixed-order sums, the block, and that it learns."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import hopper_jax as hj
+from hopper_jax.core import covariance as cov
+from hopper_jax.core.algorithm import MUTATE, hopper
+from hopper_jax.space.compile import Space
+
+
+def _spd(n, seed=0, condition=1e4):
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    return ((q * np.geomspace(1.0, condition, n)) @ q.T).astype(np.float32)
+
+
+@pytest.mark.parametrize("n", [2, 7, 40])
+def test_cholesky_factors_a_positive_definite_matrix(n):
+    c = _spd(n, seed=n)
+    factor = np.asarray(jax.jit(cov.cholesky)(c))
+    assert np.allclose(np.triu(factor, 1), 0.0)  # lower triangular
+    np.testing.assert_allclose(factor @ factor.T, c, rtol=1e-3, atol=1e-3 * np.abs(c).max())
+
+
+def test_cholesky_of_a_singular_matrix_stays_finite():
+    v = np.array([1.0, 2.0, -1.0], np.float32)
+    factor = np.asarray(cov.cholesky(np.outer(v, v)))
+    assert np.all(np.isfinite(factor))
+    np.testing.assert_allclose(factor @ factor.T, np.outer(v, v), atol=1e-5)
+
+
+def test_matvec_is_the_product_and_does_not_depend_on_the_batch():
+    a, g = _spd(9, seed=1), np.random.default_rng(2).standard_normal((7, 9)).astype(np.float32)
+    batched = np.asarray(jax.jit(jax.vmap(cov.matvec, in_axes=(None, 0)))(a, g))
+    np.testing.assert_allclose(batched, g @ a.T, rtol=1e-5, atol=1e-5)
+    alone = np.stack([np.asarray(jax.jit(cov.matvec)(a, row)) for row in g])
+    assert np.array_equal(batched, alone)  # the same bits, row by row or in a population
+
+
+def test_the_block_holds_small_continuous_leaves_only():
+    space = Space({"a": hj.float(0, 1, shape=(3,)), "n": hj.int(0, 5), "u": hj.float(None, None),
+                   "c": hj.choice("x", "y")})
+    encodings = [space.leaves[i].encoding for i in space.array_leaves]
+    block = cov.find_block(encodings, [True] * len(encodings), list(space.array_leaves), space.size)
+    assert block.size == 4  # the (3,) float and the unbounded scalar; not the int, not the choice
+    np.testing.assert_array_equal(np.sort(block.scale), np.float32([0.3, 0.3, 0.3, 1.0]))
+    assert block.params.sum() == 2
+    assert cov.find_block(encodings, [True] * len(encodings), list(space.array_leaves), space.size, limit=3) is None
+    one = Space({"x": hj.float(0, 1), "n": hj.int(0, 5)})
+    one_encodings = [one.leaves[i].encoding for i in one.array_leaves]
+    assert cov.find_block(one_encodings, [True, True], list(one.array_leaves), one.size) is None  # a single float
+
+
+def test_a_telling_without_improvement_changes_nothing():
+    algo = hopper(Space({"x": hj.float(0, 1, shape=(4,))}))
+    state = algo.init()._replace(best_score=jnp.float32(10.0))
+    population = algo.ask(jax.random.key(0), state, jnp.full((8,), 0.9))
+    told = algo.tell(state, population, jnp.zeros(8))
+    for name in ("covariance", "factor", "path"):
+        assert np.array_equal(np.asarray(getattr(told, name)), np.asarray(getattr(state, name)))
+
+
+def test_with_the_identity_factor_moves_are_the_axis_moves():
+    """Until a success is told, a row moves exactly the elements its temperature selects."""
+    algo = hopper(Space({"x": hj.float(0, 1, shape=(10,))}))
+    state = algo.init()
+    population = algo.ask(jax.random.key(3), state, jnp.full((16,), 0.9))
+    rows = np.asarray(algo.encode(population)[0])
+    moved = np.sum(rows != np.asarray(state.best[0]), axis=1)
+    temperature = np.asarray(population.temperature)
+    assert np.array_equal(moved, np.clip(np.round(temperature * 10), 1, 10).astype(int))
+
+
+def _run(algo, objective, generations, size=16, seed=0):
+    state = algo.init()
+
+    @jax.jit
+    def generation(state, key, progress):
+        population = algo.ask(key, state, jnp.full((size,), progress))
+        return algo.tell(state, population, -jax.vmap(objective)(algo.decode(population)[0]))
+
+    for g in range(generations):
+        state = generation(state, jax.random.fold_in(jax.random.key(seed), g), g / generations)
+    return state
+
+
+def test_the_shape_learns_a_diagonal_valley_and_finds_its_minimum():
+    """A rotated quadratic with condition 1e4 in 2-D: the learned covariance's long axis lies along the valley
+    and the search gets far lower than with moves along the axes alone."""
+    valley = np.array([1.0, 1.0]) / np.sqrt(2.0)
+    across = np.array([1.0, -1.0]) / np.sqrt(2.0)
+
+    def objective(x):  # minimum 0 at (0.3, 0.3) in the unit box
+        z = x - 0.3
+        return jnp.dot(z, valley) ** 2 + 1e4 * jnp.dot(z, across) ** 2
+
+    space = Space({"x": hj.float(0, 1, shape=(2,))})
+    learned = _run(hopper(space), objective, 300)
+    axes = _run(hopper(space, covariance_limit=0), objective, 300)
+    eigenvalues, eigenvectors = np.linalg.eigh(np.asarray(learned.covariance))
+    assert abs(eigenvectors[:, -1] @ valley) > 0.95
+    assert eigenvalues[-1] / eigenvalues[0] > 100
+    assert -float(learned.best_score) < 1e-7 and -float(axes.best_score) > 1e-5
+    assert axes.covariance.shape == (0, 0)
+
+
+def test_a_learned_factor_carries_a_move_to_the_correlated_elements():
+    algo = hopper(Space({"x": hj.float(0, 1, shape=(3,)), "y": hj.float(0, 1)}))
+    c = _spd(4, seed=5, condition=10.0)
+    state = algo.init()._replace(covariance=c, factor=cov.cholesky(c))
+    population = algo.ask(jax.random.key(1), state, jnp.full((32,), 1.0))  # phase 2, T = 0.2
+    rows = np.concatenate([np.asarray(r).reshape(32, -1) for r in algo.encode(population)], axis=1)
+    best = np.concatenate([np.asarray(b).reshape(-1) for b in state.best])
+    changed = (rows != best).sum(axis=1)
+    moved = np.asarray(population.actions == MUTATE).any(axis=1)
+    assert np.all(changed[~moved] == 0)
+    # at T = 0.2 one element of x (or y alone) is chosen, yet the step along a column of the factor moves more
+    assert np.all(changed[moved] >= 1) and np.any(changed[moved] == 4)
