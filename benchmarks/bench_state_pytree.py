@@ -36,12 +36,16 @@ class ChexState:
     count: jax.Array
     merged: tuple
     has_merged: jax.Array
+    covariance: jax.Array
+    factor: jax.Array
+    path: jax.Array
 
 
 def states() -> dict[str, object]:
     leaves = (jnp.zeros(3), jnp.zeros((4, 4)), jnp.zeros(()))
     fields = dict(best=leaves, best_score=jnp.float32(0), log_step=jnp.float32(0), count=jnp.int32(0),
-                  merged=leaves, has_merged=jnp.bool_(False))
+                  merged=leaves, has_merged=jnp.bool_(False), covariance=jnp.eye(3), factor=jnp.eye(3),
+                  path=jnp.zeros(3))
     return {"NamedTuple (HopperState)": HopperState(**fields), "chex.dataclass": ChexState(**fields)}
 
 

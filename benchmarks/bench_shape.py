@@ -1,0 +1,90 @@
+"""Ablation of phase 2's learned shape: hopper_jax with its defaults against the same search with moves along
+the axes only (`covariance_limit=0`, the algorithm before the learned shape), on bench_quality's functions.
+
+Both variants run in one process, function by function, for both modes (JAX mode, population 32; Python mode,
+one candidate at a time), with the same seeds and budget. The switch is a module setting that the engine caches'
+keys do not see, so the cache on disk is turned off and the one in memory is cleared whenever the setting
+changes.
+
+    python benchmarks/bench_shape.py --quick
+    python benchmarks/bench_shape.py --dims 2 10 --budget 5000 --seeds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import sys
+import time
+
+os.environ["HOPPER_JAX_CACHE_DIR"] = "off"  # before hopper_jax is imported
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import optimizers, report  # noqa: E402
+from benchmarks.functions import FUNCTION_NAMES  # noqa: E402
+from benchmarks.machine import fmt, markdown_table  # noqa: E402
+from hopper_jax.core import covariance  # noqa: E402
+from hopper_jax.search import compiled  # noqa: E402
+
+VARIANTS = {"learned shape (default)": covariance.COVARIANCE_LIMIT, "axis moves (limit 0)": 0}
+MODES = {"jax": optimizers.run_hopper_jax, "python": optimizers.run_hopper_jax_seq}
+
+
+def run_cell(fn: str, d: int, budget: int, seeds: int, mode: str, limit: int) -> float:
+    """Median best f − f* over seeds of one (function, d, mode) cell with covariance limit `limit`."""
+    saved = covariance.COVARIANCE_LIMIT
+    covariance.COVARIANCE_LIMIT = limit
+    compiled.clear()  # functions compiled under the other setting
+    try:
+        return statistics.median(MODES[mode](fn, d, budget, seed)[0] for seed in range(seeds))
+    finally:
+        covariance.COVARIANCE_LIMIT = saved
+        compiled.clear()
+
+
+def summary(values: dict, names: list[str]) -> str:
+    """Per variant: cells won or tied (within 1 % or both solved), and the mean log10 ratio to the axis moves."""
+    rows = []
+    base = names[-1]
+    for name in names:
+        wins = sum(1 for cell in values.values()
+                   if cell[name] <= min(cell.values()) * 1.01 or cell[name] <= report.SOLVED)
+        ratios = [math.log10((cell[name] + 1e-10) / (cell[base] + 1e-10)) for cell in values.values()]
+        rows.append([name, str(wins), fmt(statistics.mean(ratios), 3)])
+    return markdown_table(["variant", f"cells won or tied (of {len(values)})", f"mean log10(value / {base})"], rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--functions", nargs="+", default=list(FUNCTION_NAMES), choices=FUNCTION_NAMES)
+    p.add_argument("--dims", type=int, nargs="+", default=[2, 10, 100])
+    p.add_argument("--budget", type=int, default=5000)
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    report.add_output_arguments(p, "shape", "rotated Rosenbrock at d=2, budget 1000, one seed")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.functions, args.dims, args.budget, args.seeds = ["rosenbrock_rot"], [2], 1000, 1
+    start, names = time.perf_counter(), list(VARIANTS)
+    values: dict[tuple, dict[str, float]] = {}
+    for fn in args.functions:
+        for d in args.dims:
+            for mode in args.modes:
+                values[(fn, d, mode)] = {name: run_cell(fn, d, args.budget, args.seeds, mode, limit)
+                                         for name, limit in VARIANTS.items()}
+                print(fn, d, mode, {k: fmt(v) for k, v in values[(fn, d, mode)].items()}, flush=True)
+    table = markdown_table(["function", "d", "mode", *names],
+                           [[fn, str(d), mode, *(fmt(cell[n]) for n in names)] for (fn, d, mode), cell in values.items()])
+    title = (f"### Phase 2's learned shape against axis moves: median best f − f* over {args.seeds} seeds, "
+             f"{args.budget} evaluations")
+    notes = ("Notes: functions, box and optimum as in bench_quality; hopper_jax defaults otherwise (JAX mode: "
+             f"population {optimizers.HJ_POPULATION}). The learned shape applies to continuous blocks of at most "
+             f"{covariance.COVARIANCE_LIMIT} elements, so both variants are the same algorithm above that.")
+    report.emit(report.assemble(title, table, "#### Summary", summary(values, names), notes,
+                                total_s=time.perf_counter() - start), report.output_path(args))
+
+
+if __name__ == "__main__":
+    main()
