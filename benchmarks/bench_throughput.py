@@ -63,19 +63,19 @@ def hopper_ask(population: int, d: int, progress: float) -> Ask:
 @contextlib.contextmanager
 def _sampler(batched: bool, both_words: bool):
     """While active, newly traced hopper_jax code samples without row batches and/or with jax.random.uniform."""
-    from hopper_jax.core import algorithm
+    from hopper_jax.core import rows
     from hopper_jax.space import encodings
 
-    saved = algorithm.CPU_BATCH_ELEMENTS, encodings.unit_uniforms
+    saved = rows.CPU_BATCH_ELEMENTS, encodings.unit_uniforms
     if not batched:
-        algorithm.CPU_BATCH_ELEMENTS = 2**62
+        rows.CPU_BATCH_ELEMENTS = 2**62
     if not both_words:
         tiny = float(jnp.finfo(jnp.float32).tiny)
         encodings.unit_uniforms = lambda key, count: jax.random.uniform(key, (count,), jnp.float32, tiny, 1.0)
     try:
         yield
     finally:
-        algorithm.CPU_BATCH_ELEMENTS, encodings.unit_uniforms = saved
+        rows.CPU_BATCH_ELEMENTS, encodings.unit_uniforms = saved
 
 
 def phase_1_variant(population: int, d: int, batched: bool, both_words: bool) -> Ask:

@@ -39,7 +39,7 @@ Example (inside your own jitted loop)::
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import chex
 import jax
@@ -49,6 +49,7 @@ import optax
 
 from ..space.compile import Space
 from . import covariance as cov
+from .rows import map_rows, where_rows
 from ..space.encodings import Continuous, Draws, random_subset, reflect_unit
 from ..space.fingerprint import SMALL_LEAF, changed_sums, combine, fingerprint, leaf_sums
 
@@ -58,10 +59,6 @@ SUCCESS_TARGET = 0.2
 #: Change of log_step per unit of (success - target) / (1 - target), for one sequential evaluation.
 STEP_ADAPTATION = 0.2
 LOG_STEP_RANGE = (-12.0, 1.0)
-#: On CPU, phase 1 samples a population this many array elements at a time (a scan over row batches):
-#: threefry's intermediates then stay in cache, which made sampling (256, 1e5) and (64, 1e6) populations
-#: 1.6-1.9x faster than one vmap (benchmarks/RESULTS.md §7). The values are identical either way.
-CPU_BATCH_ELEMENTS = 2**20
 
 
 class HopperState(NamedTuple):
@@ -433,32 +430,6 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
 def _dyadic(x: float, bits: int = 16) -> float:
     """`x` rounded to a multiple of 2^-bits."""
     return round(x * 2**bits) / 2**bits
-
-
-def map_rows(fn: Callable, rows: Any, row_elements: int) -> Any:
-    """`jax.vmap(fn)(rows)`, computed in batches of about `CPU_BATCH_ELEMENTS` elements on CPU.
-
-    `rows` is a pytree with a leading population axis; `row_elements` is the size of one output row.
-    Other backends (GPU, TPU) want the whole population at once and get the plain vmap.
-    """
-    size = jax.tree.leaves(rows)[0].shape[0]
-    batch = max(1, CPU_BATCH_ELEMENTS // max(row_elements, 1))
-    if jax.default_backend() != "cpu" or batch >= size:
-        return jax.vmap(fn)(rows)
-    return jax.lax.map(fn, rows, batch_size=batch)
-
-
-def where_rows(mask: jax.Array, on_true: jax.Array, on_false: jax.Array | float) -> jax.Array:
-    """Row i of `on_true` (P, ...) where mask (P,) is True, else row i (or the scalar) of `on_false`."""
-    return jnp.where(mask.reshape(mask.shape + (1,) * (on_true.ndim - 1)), on_true, on_false)
-
-
-def select_rows(mask: jax.Array, on_true: Population, on_false: Population) -> Population:
-    """Rows of population `on_true` where mask (P,) is True, else of `on_false`; base and given rows stay
-    those of `on_false`."""
-    per_row = ("keys", "sampled", "index", "moved", "local", "actions", "temperature")
-    return on_false._replace(**{name: jax.tree.map(lambda a, b: where_rows(mask, a, b), getattr(on_true, name),
-                                                  getattr(on_false, name)) for name in per_row})
 
 
 def _switched_on(space: Space, best: tuple, scalars: dict, parameter: int) -> jax.Array:

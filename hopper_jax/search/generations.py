@@ -18,7 +18,8 @@ import jax
 import jax.numpy as jnp
 
 from ..core import seen
-from ..core.algorithm import Hopper, Population, select_rows, where_rows
+from ..core.algorithm import Hopper, Population
+from ..core.rows import select_rows, where_rows
 
 #: Folded into a step's key for the objective's key (proposals use retries 0 .. 10**6 + draws).
 OBJECTIVE_SALT = 2**32 - 1

@@ -438,7 +438,7 @@ def test_ask_resamples_the_subtree_of_a_choice_that_switches_on():
 
 @pytest.mark.parametrize("batch_elements", [1, 24])  # one row per batch; 3 rows per batch with a remainder
 def test_phase_1_sampling_in_row_batches_gives_the_same_population_as_one_vmap(monkeypatch, batch_elements):
-    from hopper_jax.core import algorithm
+    from hopper_jax.core import rows
 
     space = Space({"w": hj.float(-2, 2, shape=(6,)), "n": hj.int(0, 9), "lr": hj.float(1e-4, 1e-1, log=True),
                    "act": hj.choice("relu", "tanh")})
@@ -450,7 +450,7 @@ def test_phase_1_sampling_in_row_batches_gives_the_same_population_as_one_vmap(m
         return function(key, algo.init(), progress), function.lower(key, algo.init(), progress).as_text()
 
     whole, whole_program = ask()
-    monkeypatch.setattr(algorithm, "CPU_BATCH_ELEMENTS", batch_elements)
+    monkeypatch.setattr(rows, "CPU_BATCH_ELEMENTS", batch_elements)
     batched, batched_program = ask()
     assert batched_program.count("stablehlo.while") > whole_program.count("stablehlo.while")  # a scan over batches
     for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(batched)):
