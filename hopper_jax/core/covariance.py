@@ -86,7 +86,7 @@ def adapt(cov: jax.Array, path: jax.Array, ys: jax.Array, improved: jax.Array, w
     """(covariance, path) after a population whose block steps were `ys` (P, n) (y = A g).
 
     `improved` (P,) bool marks the rows that beat the best; `winner` is the row that became the new best,
-    `winner_improved` whether it is one of them. Call it only when some row improved (see `tell`).
+    `winner_improved` whether it is one of them. Call it only when some row improved (see `tell_population`).
     """
     n = cov.shape[0]
     mu = jnp.sum(improved).astype(jnp.float32)
@@ -102,16 +102,6 @@ def adapt(cov: jax.Array, path: jax.Array, ys: jax.Array, improved: jax.Array, w
     rank_mu = jax.lax.fori_loop(0, ys.shape[0], add, jnp.zeros_like(cov)) / jnp.maximum(mu, 1.0)
     new = (1.0 - c_one - c_mu) * cov + c_one * path[:, None] * path[None, :] + c_mu * rank_mu
     return new * (n / jnp.maximum(_trace(new), 1e-30)), path  # symmetric: every term is, element by element
-
-
-def tell(cov: jax.Array, factor: jax.Array, path: jax.Array, ys: jax.Array, improved: jax.Array,
-         winner: jax.Array, winner_improved: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """`adapt` and a new factor when some row improved; the state as it was otherwise (no factorisation)."""
-    def changed(_):
-        new_cov, new_path = adapt(cov, path, ys, improved, winner, winner_improved)
-        return new_cov, cholesky(new_cov), new_path
-
-    return jax.lax.cond(jnp.any(improved), changed, lambda _: (cov, factor, path), None)
 
 
 def find_block(encodings: list, eligible: list[bool], params: list[int], n_params: int,
@@ -153,6 +143,13 @@ def step(block: Block, key: jax.Array, temperature: jax.Array, selected: jax.Arr
 def tell_population(block: Block, shape: tuple, keys: jax.Array, temperatures: jax.Array, selected: jax.Array,
                     improved: jax.Array, winner: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """(covariance, factor, path) after a population (P rows: PRNG key data `keys`, `temperatures`, `selected`
-    (P, n_params) moved parameters) whose rows `improved` (P,) bool beat the best; row `winner` became it."""
-    ys = jax.vmap(step, in_axes=(None, 0, 0, 0, None))(block, keys, temperatures, selected, shape[1])
-    return tell(*shape, ys, improved, winner, improved[winner])
+    (P, n_params) moved parameters) whose rows `improved` (P,) bool beat the best; row `winner` became it.
+    Without an improving row nothing is drawn again, adapted or factorised."""
+    cov, factor, path = shape
+
+    def changed(_):
+        ys = jax.vmap(step, in_axes=(None, 0, 0, 0, None))(block, keys, temperatures, selected, factor)
+        new_cov, new_path = adapt(cov, path, ys, improved, winner, improved[winner])
+        return new_cov, cholesky(new_cov), new_path
+
+    return jax.lax.cond(jnp.any(improved), changed, lambda _: (cov, factor, path), None)
