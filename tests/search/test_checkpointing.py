@@ -138,7 +138,9 @@ def test_a_runtime_budget_resumes_with_the_time_left(tmp_path):
     run(resume_child.space(), slow, tmp_path / "ck", **kwargs)
     elapsed = [json.loads(line)["elapsed"] for line in journal.read_text().splitlines()[count:]]
     assert elapsed and min(elapsed) > used  # the resumed run's clock starts where the killed one stopped
-    assert max(elapsed) <= 4.0
+    # the budget is checked before a candidate starts, so only the last one, in flight at the deadline, may end
+    # after it (CI saw 4.0001 s)
+    assert all(e <= 4.0 for e in elapsed[:-1]) and elapsed[-1] <= 4.25
 
 
 def test_pruner_state_is_part_of_the_checkpoint(tmp_path):
