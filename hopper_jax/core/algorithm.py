@@ -8,8 +8,9 @@ in PyHopper), how many elements of an array parameter move (see `encodings.mutat
 size, which is multiplied by an adaptive factor exp(log_step) following the 1/5 success rule, so that steps
 shrink when they stop improving and grow when they do. In a small continuous block the moves go along the
 columns of a learned factor instead of the axes (`covariance`), so that they follow the landscape's shape.
-Only candidates that moved floats alone count towards that rule: a move of an int or a choice fails or succeeds whatever the float step size, and counting
-such candidates froze the float steps of mixed spaces (benchmarks/RESULTS.md, mixed spaces).
+Only candidates that moved floats alone count towards that rule: a move of an int or a choice fails or
+succeeds whatever the float step size, and counting such candidates froze the float steps of mixed spaces
+(benchmarks/RESULTS.md, mixed spaces).
 
 A population is kept the way it was drawn, not as P dense rows: a phase-1 row is the sample of its PRNG
 key, a phase-2 row is the best with a few elements replaced (positions and values, distinct positions per
@@ -48,10 +49,10 @@ import numpy as np
 import optax
 
 from ..space.compile import Space
-from . import covariance as cov
-from .rows import map_rows, where_rows
 from ..space.encodings import Continuous, Draws, random_subset, reflect_unit
 from ..space.fingerprint import SMALL_LEAF, changed_sums, combine, fingerprint, leaf_sums
+from . import covariance as cov
+from .rows import map_rows, where_rows
 
 KEEP, MUTATE, RESAMPLE = 0, 1, 2
 #: Success rate the step adaptation aims for (Rechenberg's 1/5 rule).
@@ -206,7 +207,8 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
             elif j in in_block:  # every element: the step of one block leaf moves the correlated others
                 offset, size = in_block[j]
                 new = z.reshape(-1) + y[offset:offset + size]
-                where, new = jnp.arange(size, dtype=jnp.int32), reflect_unit(new) if isinstance(enc, Continuous) else new
+                new = reflect_unit(new) if isinstance(enc, Continuous) else new
+                where = jnp.arange(size, dtype=jnp.int32)
             else:
                 where, new = enc.moves(draws, z, step, temperature, slots[j])
             where = jnp.where(jnp.any(selected & block.params) if j in in_block else selected[unit_of[j]], where,

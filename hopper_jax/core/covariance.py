@@ -26,7 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..space.encodings import BOUNDED_STEP, UNBOUNDED_STEP, Continuous, Draws, Unbounded, random_subset
+from ..space.encodings import (BOUNDED_STEP, UNBOUNDED_STEP, Continuous, Draws, Unbounded, moved_elements,
+                               random_subset)
 
 #: Largest continuous block (elements) that gets a learned covariance (memory and work grow as n²).
 COVARIANCE_LIMIT = 128
@@ -135,8 +136,7 @@ def step(block: Block, key: jax.Array, temperature: jax.Array, selected: jax.Arr
         if size == 1:  # a scalar moves when its parameter is selected (no subset to draw: less to compile)
             chosen.append(selected[param][None])
             continue
-        count = jnp.clip(jnp.round(temperature * cap), 1, cap).astype(jnp.int32)
-        chosen.append(random_subset(ranks[offset:offset + size], count) & selected[param])
+        chosen.append(random_subset(ranks[offset:offset + size], moved_elements(temperature, cap)) & selected[param])
     return matvec(factor, jnp.where(jnp.concatenate(chosen), g, 0.0))
 
 

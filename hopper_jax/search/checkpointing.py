@@ -166,7 +166,8 @@ def restore_state(engine: Any, tree: dict, meta: dict, codec: Codec) -> list:
     core = {name: tuple(np.asarray(a) for a in v) if isinstance(v, list) else np.asarray(v)
             for name, v in tree["state"].items()}
     missing = set(HopperState._fields) - set(core)  # empty fields, and fields added since the snapshot: afresh
-    state.core = HopperState(**core, **{name: getattr(engine.algo.init(), name) for name in missing})
+    fresh = engine.algo.init() if missing else None
+    state.core = HopperState(**core, **{name: getattr(fresh, name) for name in missing})
     state.best = Best(meta["best_f"], python_side["best"], python_side["objects"],
                       tuple(np.asarray(v) for v in tree["best_values"]))
     state.score = np.float32(meta["score"])

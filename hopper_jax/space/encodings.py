@@ -40,6 +40,12 @@ def mutation_cap(size: int) -> int:
     return size if size <= 16 else min(size, math.ceil(4 * math.sqrt(size)))
 
 
+def moved_elements(temperature: jax.Array, cap: int) -> jax.Array:
+    """How many elements of a leaf with move cap `cap` one phase-2 move changes at `temperature`:
+    round(T · cap), at least one, at most `cap` (int32)."""
+    return jnp.clip(jnp.round(temperature * cap), 1, cap).astype(jnp.int32)
+
+
 def reflect_unit(z: jax.Array) -> jax.Array:
     """Fold any real into [0, 1] by reflection at the walls (a triangle wave of period 2)."""
     z = jnp.mod(z, 2.0)
@@ -228,8 +234,7 @@ class Encoding:
         """
         flat, cap, size = z.reshape(-1), self.cap, self.size
         slots = cap if slots is None else slots
-        count = jnp.clip(jnp.round(temperature * cap), 1, cap).astype(jnp.int32)
-        chosen = random_subset(draws.take(slots), count)
+        chosen = random_subset(draws.take(slots), moved_elements(temperature, cap))
         if slots == size:
             positions = jnp.arange(size, dtype=jnp.int32)
         else:
