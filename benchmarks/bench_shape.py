@@ -1,5 +1,8 @@
-"""Ablation of phase 2's learned shape: hopper_jax with its defaults against the same search with moves along
-the axes only (`covariance_limit=0`, the algorithm before the learned shape), on bench_quality's functions.
+"""Ablations of phase 2's moves on bench_quality's functions: hopper_jax with its defaults against the same
+search with one lever off (`--switch`):
+
+- `shape`: moves along the axes only (`covariance_limit=0`, the algorithm before the learned shape);
+- `restarts`: a search whose step has shrunk to the floor stays there (`algorithm.RESTARTS = False`).
 
 Both variants run in one process, function by function, for both modes (JAX mode, population 32; Python mode,
 one candidate at a time), with the same seeds and budget. The switch is a module setting that the engine caches'
@@ -8,6 +11,7 @@ changes.
 
     python benchmarks/bench_shape.py --quick
     python benchmarks/bench_shape.py --dims 2 10 --budget 5000 --seeds 5
+    python benchmarks/bench_shape.py --switch restarts --dims 2 10 100 --budget 5000 --seeds 5
 """
 
 from __future__ import annotations
@@ -25,22 +29,30 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import optimizers, report  # noqa: E402
 from benchmarks.functions import FUNCTION_NAMES  # noqa: E402
 from benchmarks.machine import fmt, markdown_table  # noqa: E402
-from hopper_jax.core import covariance  # noqa: E402
+from hopper_jax.core import algorithm, covariance  # noqa: E402
 from hopper_jax.search import compiled  # noqa: E402
 
-VARIANTS = {"learned shape (default)": covariance.COVARIANCE_LIMIT, "axis moves (limit 0)": 0}
+#: switch -> (module, setting, {variant name: value}); the default variant first, the ablated one last
+SWITCHES = {
+    "shape": (covariance, "COVARIANCE_LIMIT",
+              {"learned shape (default)": covariance.COVARIANCE_LIMIT, "axis moves (limit 0)": 0}),
+    "restarts": (algorithm, "RESTARTS", {"restarts (default)": True, "no restarts": False}),
+}
+TITLES = {"shape": "Phase 2's learned shape against axis moves",
+          "restarts": "Phase 2 restarting its steps at the floor against staying there"}
 MODES = {"jax": optimizers.run_hopper_jax, "python": optimizers.run_hopper_jax_seq}
 
 
-def run_cell(fn: str, d: int, budget: int, seeds: int, mode: str, limit: int) -> float:
-    """Median best f − f* over seeds of one (function, d, mode) cell with covariance limit `limit`."""
-    saved = covariance.COVARIANCE_LIMIT
-    covariance.COVARIANCE_LIMIT = limit
+def run_cell(fn: str, d: int, budget: int, seeds: int, mode: str, switch: str, value) -> float:
+    """Median best f − f* over seeds of one (function, d, mode) cell with the switch's setting at `value`."""
+    module, setting, _ = SWITCHES[switch]
+    saved = getattr(module, setting)
+    setattr(module, setting, value)
     compiled.clear()  # functions compiled under the other setting
     try:
         return statistics.median(MODES[mode](fn, d, budget, seed)[0] for seed in range(seeds))
     finally:
-        covariance.COVARIANCE_LIMIT = saved
+        setattr(module, setting, saved)
         compiled.clear()
 
 
@@ -63,21 +75,23 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--budget", type=int, default=5000)
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    p.add_argument("--switch", default="shape", choices=list(SWITCHES))
     report.add_output_arguments(p, "shape", "rotated Rosenbrock at d=2, budget 1000, one seed")
     args = p.parse_args(argv)
     if args.quick:
         args.functions, args.dims, args.budget, args.seeds = ["rosenbrock_rot"], [2], 1000, 1
-    start, names = time.perf_counter(), list(VARIANTS)
+    variants = SWITCHES[args.switch][2]
+    start, names = time.perf_counter(), list(variants)
     values: dict[tuple, dict[str, float]] = {}
     for fn in args.functions:
         for d in args.dims:
             for mode in args.modes:
-                values[(fn, d, mode)] = {name: run_cell(fn, d, args.budget, args.seeds, mode, limit)
-                                         for name, limit in VARIANTS.items()}
+                values[(fn, d, mode)] = {name: run_cell(fn, d, args.budget, args.seeds, mode, args.switch, value)
+                                         for name, value in variants.items()}
                 print(fn, d, mode, {k: fmt(v) for k, v in values[(fn, d, mode)].items()}, flush=True)
     table = markdown_table(["function", "d", "mode", *names],
                            [[fn, str(d), mode, *(fmt(cell[n]) for n in names)] for (fn, d, mode), cell in values.items()])
-    title = (f"### Phase 2's learned shape against axis moves: median best f − f* over {args.seeds} seeds, "
+    title = (f"### {TITLES[args.switch]}: median best f − f* over {args.seeds} seeds, "
              f"{args.budget} evaluations")
     notes = ("Notes: functions, box and optimum as in bench_quality; hopper_jax defaults otherwise (JAX mode: "
              f"population {optimizers.HJ_POPULATION}). The learned shape applies to continuous blocks of at most "

@@ -12,12 +12,9 @@ Only candidates that moved floats alone count towards that rule: a move of an in
 succeeds whatever the float step size, and counting such candidates froze the float steps of mixed spaces
 (benchmarks/RESULTS.md, mixed spaces).
 
-A population is kept the way it was drawn, not as P dense rows: a phase-1 row is the sample of its PRNG
-key, a phase-2 row is the best with a few elements replaced (positions and values, distinct positions per
-row), and a few rows may be given in full (the merged candidate, queued guesses). `decode` writes the
-values the objective sees in one pass (the best's values broadcast, the moved elements scattered in), the
-fingerprints of phase-2 rows are updated from the best's in O(moved elements), and `tell` rebuilds only
-the winner. So a phase-2 generation costs about a copy of the population, however large the arrays.
+A population is kept the way it was drawn, not as P dense rows (`population`): a phase-1 row is the
+sample of its PRNG key, a phase-2 row is the best with a few elements replaced. `tell` rebuilds only the
+winner, so a phase-2 generation costs about a copy of the population, however large the arrays.
 
 After duplicates the shell asks with `heat` > 1: steps grow, and the number of moved parameters is drawn
 uniformly between the cold and the heated count, so that a hot retry can still move a single parameter.
@@ -50,9 +47,8 @@ import optax
 
 from ..space.compile import Space
 from ..space.encodings import Continuous, Draws, random_subset, reflect_unit
-from ..space.fingerprint import SMALL_LEAF, changed_sums, combine, fingerprint, leaf_sums
 from . import covariance as cov
-from .rows import map_rows, where_rows
+from .population import Population, layout
 
 KEEP, MUTATE, RESAMPLE = 0, 1, 2
 #: Success rate the step adaptation aims for (Rechenberg's 1/5 rule).
@@ -60,6 +56,9 @@ SUCCESS_TARGET = 0.2
 #: Change of log_step per unit of (success - target) / (1 - target), for one sequential evaluation.
 STEP_ADAPTATION = 0.2
 LOG_STEP_RANGE = (-12.0, 1.0)
+#: A phase-2 search whose log_step falls to the floor has converged as far as its steps resolve: it starts
+#: again from full steps (log_step 0) around the best (False: it stays at the floor).
+RESTARTS = False
 
 
 class HopperState(NamedTuple):
@@ -76,28 +75,13 @@ class HopperState(NamedTuple):
     path: jax.Array  # (n,) float32: the evolution path of winning block steps
 
 
-class Population(NamedTuple):
-    """A population of P candidates, as drawn (see the module docstring); `Hopper.encode` gives dense rows."""
-
-    keys: jax.Array  # (P, k) uint32 PRNG key data: a phase-1 row is the sample drawn from its key
-    sampled: jax.Array  # (P,) bool: rows that are samples of their keys
-    base: tuple[jax.Array, ...]  # per array leaf (*shape): the encoding the other rows move from
-    index: tuple[jax.Array, ...]  # per array leaf (P, slots) int32: flat positions moved (>= size: none)
-    moved: tuple[jax.Array, ...]  # per array leaf (P, slots): their new encoded values
-    given: tuple[jax.Array, ...]  # per array leaf (G, *shape): rows 0 .. n_given - 1, given in full
-    n_given: jax.Array  # () int32
-    local: jax.Array  # (P,) bool: phase-2 rows (perturbations of the best)
-    actions: jax.Array  # (P, n_params) int8: KEEP / MUTATE / RESAMPLE for every parameter
-    temperature: jax.Array  # (P,) float32
-
-
 class Hopper(NamedTuple):
     """Pure functions over `HopperState` and `Population`, optax style."""
 
     init: Callable[[], HopperState]
     ask: Callable[..., Population]
     tell: Callable[..., HopperState]
-    decode: Callable[[Population], tuple]  # (P, ...) values the objective sees, per array leaf
+    decode: Callable[..., tuple]  # (P, ...) values the objective sees, per array leaf (`population.layout`)
     encode: Callable[[Population], tuple]  # (P, *shape) internal encodings, per array leaf
     row: Callable[[Population, jax.Array], tuple]  # one row's internal encoding
     fingerprints: Callable[[Population, tuple], jax.Array]  # (P, 2) uint32, from the decoded values
@@ -171,6 +155,8 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         draws = Draws(key, sample_draws)
         return tuple(enc.sample(draws) for enc in encodings)
 
+    views = layout(space, slots, sample_one)
+
     # Sequential changes of log_step are multiples of 2^-16: float32 adds them exactly, so a sequential run
     # does not depend on how many candidates the shell proposes per device call (speculative blocks).
     success_change = _dyadic(step_adaptation)
@@ -195,7 +181,7 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
     def perturb_one(key, words, selected, state, temperature, failures):
         """One phase-2 row: per array leaf, (positions, new values) of its moved elements."""
         draws = Draws.resume(words, 1 + n_params)
-        log_step = jnp.maximum(state.log_step - failures * failure_change, LOG_STEP_RANGE[0])
+        log_step = after_failures(state.log_step, failures, failure_change)
         step = temperature * jnp.exp(log_step)
         if block:
             y = jnp.asarray(block.scale) * step * cov.step(block, key, temperature, selected, state.factor)
@@ -264,102 +250,6 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         return Population(keys, ~local, state.best, index, moved, tuple(m[None] for m in state.merged),
                           use_merged.astype(jnp.int32), local, actions, temperature)
 
-    def _rows(population: Population, base: tuple, convert: Callable, sampled_rows: Callable, given: tuple) -> tuple:
-        """(P, ...) rows: the flat `base` rows with the moved elements in (`convert(j, encoded values,
-        positions)` gives leaf j's row values), the sampled rows from `sampled_rows(key)`, and the `given` rows
-        over the first rows."""
-        size = population.local.shape[0]
-
-        def moved(j, enc, b):
-            index, new = population.index[j], population.moved[j]
-            if enc.size == 1:  # a scalar: a select, not a scatter
-                return jnp.where(index[:, 0] < 1, convert(j, new[:, 0], jnp.zeros((), jnp.int32)), b[0])
-            return jax.vmap(lambda i, m: b.at[i].set(convert(j, m, jnp.minimum(i, enc.size - 1)), mode="drop",
-                                                     unique_indices=True))(index, new)
-
-        rows = tuple(moved(j, enc, b.reshape(-1)).reshape(size, *enc.shape)
-                     for j, (enc, b) in enumerate(zip(encodings, base)))
-
-        def with_drawn(rows):  # phase-1 rows: the samples of their keys
-            drawn = map_rows(sampled_rows, population.keys, space.array_size)
-            return tuple(where_rows(population.sampled, d, r) for d, r in zip(drawn, rows))
-
-        rows = jax.lax.cond(jnp.any(population.sampled), with_drawn, lambda r: r, rows)
-        count = given[0].shape[0] if given else 0
-        if not count:
-            return rows
-        put = jnp.arange(count) < population.n_given
-        return tuple(r.at[:count].set(where_rows(put, g, r[:count])) for r, g in zip(rows, given))
-
-    def encode(population: Population) -> tuple:
-        return _rows(population, population.base, lambda j, moved, index: moved, sample_one, population.given)
-
-    def decode(population: Population) -> tuple:
-        given = jax.vmap(space.decode)(population.given) if population.given else ()
-        return _rows(population, space.decode(population.base), lambda j, moved, index: encodings[j].decode_at(
-            moved, index), lambda key: space.decode(sample_one(key)), given)
-
-    def row(population: Population, i: jax.Array) -> tuple:
-        """Row i's encoding, rebuilt in O(size): given, sampled from its key, or the base moved."""
-        moved = tuple(b.reshape(-1).at[population.index[j][i]].set(population.moved[j][i], mode="drop",
-                                                                  unique_indices=True).reshape(b.shape)
-                      for j, b in enumerate(population.base))
-        drawn = jax.lax.cond(population.sampled[i], sample_one, lambda _: population.base, population.keys[i])
-        out = tuple(jnp.where(population.sampled[i], d, m) for d, m in zip(drawn, moved))
-        if population.given and population.given[0].shape[0]:
-            count = population.given[0].shape[0]
-            is_given = (i < count) & (i < population.n_given)
-            out = tuple(jnp.where(is_given, g[jnp.minimum(i, count - 1)], o) for g, o in zip(population.given, out))
-        return out
-
-    large = [j for j, enc in enumerate(encodings) if enc.size > SMALL_LEAF]
-    small = frozenset(j for j in range(len(encodings)) if j not in large)
-
-    def fingerprints(population: Population, values: tuple) -> jax.Array:
-        """(P, 2) fingerprints of the decoded `values`; the large leaves of phase-2 rows from the base's sums in
-        O(moved elements), everything else (small leaves, phase-1 and given rows) hashed in full."""
-        if space.has_conditions or not large:
-            active = None
-            if space.has_conditions:
-                active = jax.vmap(lambda *z: space.active(z)[jnp.asarray(space.array_leaves, jnp.int32)])(
-                    *encode(population))
-            return jax.vmap(fingerprint)(values, active)
-        base_values = space.decode(population.base)
-        base_sums = leaf_sums(base_values, frozenset(large))
-
-        def moved_one(index, row_values):
-            sums = leaf_sums(row_values, small)
-            for j in large:
-                size = encodings[j].size
-                safe = jnp.minimum(index[j], size - 1)
-                change = changed_sums(j, base_values[j].reshape(-1)[safe], row_values[j].reshape(-1)[safe],
-                                      index[j], index[j] < size)
-                sums = sums.at[:, j].set(base_sums[:, j] + change)
-            return combine(sums)
-
-        moved = jax.vmap(moved_one)(population.index, values)
-        rows = jnp.arange(moved.shape[0])
-        whole = population.sampled
-        if population.given and population.given[0].shape[0]:
-            whole = whole | ((rows < population.given[0].shape[0]) & (rows < population.n_given))
-        full = jax.lax.cond(jnp.any(whole), lambda v: jax.vmap(fingerprint)(v), lambda v: jnp.zeros_like(moved),
-                            values)
-        return jnp.where(whole[:, None], full, moved)
-
-    def given(rows: tuple, local: jax.Array | None = None, actions: jax.Array | None = None,
-              temperature: jax.Array | None = None) -> Population:
-        """A population of G rows given in full (internal encodings, (G, *shape) per array leaf)."""
-        count = rows[0].shape[0] if rows else 1
-        return Population(
-            np.zeros((count, 2), np.uint32), np.zeros(count, bool), tuple(np.asarray(r)[0] for r in rows),
-            tuple(np.broadcast_to(enc.size + np.arange(s, dtype=np.int32), (count, s)) for enc, s in
-                  zip(encodings, slots)),
-            tuple(np.zeros((count, s), enc.dtype) for enc, s in zip(encodings, slots)),
-            tuple(np.asarray(r) for r in rows), np.int32(count),
-            np.zeros(count, bool) if local is None else local,
-            np.zeros((count, n_params), np.int8) if actions is None else actions,
-            np.zeros(count, np.float32) if temperature is None else temperature)
-
     def merge(population: Population, improving: jax.Array, best: tuple) -> tuple:
         """The base plus every improving row's moves, row after row (float leaves; the others: `best`)."""
         order = jnp.nonzero(improving, size=improving.shape[0], fill_value=0)[0]
@@ -398,18 +288,20 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         scores = jnp.where(jnp.isnan(scores), -jnp.inf, jnp.asarray(scores, jnp.float32))
         winner = jnp.argmax(scores)
         improved = scores[winner] > state.best_score
-        best = tuple(jnp.where(improved, z, b) for z, b in zip(row(population, winner), state.best))
+        best = tuple(jnp.where(improved, z, b) for z, b in zip(views.row(population, winner), state.best))
         counted = counts_for_step(population.local, population.actions == MUTATE)
         n_local = jnp.sum(counted)
         successes = jnp.sum(jnp.where(scores > state.best_score, counted, 0.0))  # of the counted rows
         if sequential:
-            log_step = jnp.maximum(state.log_step - (n_local - successes) * failure_change, LOG_STEP_RANGE[0])
+            log_step = after_failures(state.log_step, n_local - successes, failure_change)
             log_step = jnp.minimum(log_step + successes * success_change, LOG_STEP_RANGE[1])
         else:
             rate = successes / jnp.maximum(n_local, 1)
             pressure = (rate - SUCCESS_TARGET) / (1 - SUCCESS_TARGET)
             change = step_adaptation * jnp.sqrt(n_local.astype(jnp.float32)) * pressure
             log_step = jnp.clip(state.log_step + jnp.where(n_local > 0, change, 0.0), *LOG_STEP_RANGE)
+            if RESTARTS:  # converged: full steps again
+                log_step = jnp.where(log_step <= LOG_STEP_RANGE[0], 0.0, log_step)
         best_score = jnp.maximum(state.best_score, scores[winner])
         rows = jnp.arange(scores.shape[0])
         given_rows = rows < (population.n_given if population.given and population.given[0].shape[0] else 0)
@@ -426,7 +318,21 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
             merged = jax.lax.cond(has_merged, lambda: merge(population, improving, best), lambda: best)
         return HopperState(best, best_score, log_step, state.count + scores.shape[0], merged, has_merged, *shape)
 
-    return Hopper(init, ask, tell, decode, encode, row, fingerprints, given)
+    return Hopper(init, ask, tell, views.decode, views.encode, views.row, views.fingerprints, views.given)
+
+
+def after_failures(log_step: jax.Array, failures: jax.Array, change: float) -> jax.Array:
+    """log_step after `failures` sequential failures, each lowering it by `change` (a dyadic number: exact in
+    float32) down to the floor, where, with `RESTARTS`, it starts again from 0 (in closed form, so that a
+    speculative block of rows gets the values one-at-a-time tells would give)."""
+    floor = LOG_STEP_RANGE[0]
+    lowered = jnp.maximum(log_step - failures * change, floor)
+    if not RESTARTS:
+        return lowered
+    to_floor = jnp.ceil((log_step - floor) / change)  # failures until the first restart (>= 1 above the floor)
+    cycle = float(np.ceil(-floor / change))  # failures from 0 to the next restart
+    past = failures - jnp.maximum(to_floor, 1.0)
+    return jnp.where(past < 0, lowered, 0.0 - jnp.mod(past, cycle) * change)
 
 
 def _dyadic(x: float, bits: int = 16) -> float:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -14,27 +14,57 @@ import jax.numpy as jnp
 CPU_BATCH_ELEMENTS = 2**20
 
 
-def map_rows(fn: Callable, rows: Any, row_elements: int) -> Any:
-    """`jax.vmap(fn)(rows)`, computed in batches of about `CPU_BATCH_ELEMENTS` elements on CPU.
+def rows_per_batch(size: int, row_elements: int) -> int:
+    """How many of `size` rows of `row_elements` elements to compute at once: about `CPU_BATCH_ELEMENTS`
+    elements on CPU; all of them on other backends (GPU, TPU want the whole population at once)."""
+    if jax.default_backend() != "cpu":
+        return size
+    return min(size, max(1, CPU_BATCH_ELEMENTS // max(row_elements, 1)))
 
-    `rows` is a pytree with a leading population axis; `row_elements` is the size of one output row.
-    Other backends (GPU, TPU) want the whole population at once and get the plain vmap.
+
+def batched_rows(fn: Callable[[Any], Any], rows: Any, row_elements: int, into: Any = None,
+                 take: jax.Array | None = None) -> Any:
+    """`fn(rows)` for a function of a batch of rows, computed `rows_per_batch` rows at a time into one output.
+
+    `rows` is a pytree with a leading population axis P; `fn` maps B rows to a pytree of (B, ...) arrays, row by
+    row; `row_elements` is the size of one output row. The batches are slices of `rows` written in place into
+    the output (no copy of a population-sized input or output), the last batch overlapping the one before it
+    (it writes equal rows). With `into` (an earlier output) and `take` (P,) bool, only rows in `take` are
+    computed and written, into `into`.
     """
     size = jax.tree.leaves(rows)[0].shape[0]
-    batch = max(1, CPU_BATCH_ELEMENTS // max(row_elements, 1))
-    if jax.default_backend() != "cpu" or batch >= size:
-        return jax.vmap(fn)(rows)
-    return jax.lax.map(fn, rows, batch_size=batch)
+    batch = rows_per_batch(size, row_elements)
+    if batch >= size:
+        out = fn(rows)
+        return out if take is None else jax.tree.map(lambda r, o: where_rows(take, r, o), out, into)
+    count = -(-size // batch)
+    batch = -(-size // count)  # balanced batches: the overlap is under `count` rows
+
+    def part(start):
+        return jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, start, batch), rows)
+
+    if into is None:
+        into = jax.tree.map(lambda s: jnp.zeros((size, *s.shape[1:]), s.dtype), jax.eval_shape(fn, part(0)))
+
+    def write(b, out):
+        start = jnp.minimum(b * batch, size - batch)
+        if take is None:
+            new = fn(part(start))
+        else:
+            wanted = jax.lax.dynamic_slice_in_dim(take, start, batch)
+            old = jax.tree.map(lambda o: jax.lax.dynamic_slice_in_dim(o, start, batch), out)
+            new = jax.lax.cond(jnp.any(wanted), lambda: jax.tree.map(lambda r, o: where_rows(wanted, r, o),
+                                                                     fn(part(start)), old), lambda: old)
+        return jax.tree.map(lambda o, r: jax.lax.dynamic_update_slice_in_dim(o, r, start, 0), out, new)
+
+    return jax.lax.fori_loop(0, count, write, into)
+
+
+def map_rows(fn: Callable, rows: Any, row_elements: int) -> Any:
+    """`jax.vmap(fn)(rows)`, computed `rows_per_batch` rows at a time (`batched_rows`)."""
+    return batched_rows(jax.vmap(fn), rows, row_elements)
 
 
 def where_rows(mask: jax.Array, on_true: jax.Array, on_false: jax.Array | float) -> jax.Array:
     """Row i of `on_true` (P, ...) where mask (P,) is True, else row i (or the scalar) of `on_false`."""
     return jnp.where(mask.reshape(mask.shape + (1,) * (on_true.ndim - 1)), on_true, on_false)
-
-
-def select_rows(mask: jax.Array, on_true: NamedTuple, on_false: NamedTuple) -> Any:
-    """Rows of population `on_true` where mask (P,) is True, else of `on_false`; base and given rows stay
-    those of `on_false`."""
-    per_row = ("keys", "sampled", "index", "moved", "local", "actions", "temperature")
-    return on_false._replace(**{name: jax.tree.map(lambda a, b: where_rows(mask, a, b), getattr(on_true, name),
-                                                  getattr(on_false, name)) for name in per_row})

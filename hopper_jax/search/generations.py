@@ -19,7 +19,8 @@ import jax.numpy as jnp
 
 from ..core import seen
 from ..core.algorithm import Hopper, Population
-from ..core.rows import select_rows, where_rows
+from ..core.population import select_rows
+from ..core.rows import where_rows
 
 #: Folded into a step's key for the objective's key (proposals use retries 0 .. 10**6 + draws).
 OBJECTIVE_SALT = 2**32 - 1
@@ -94,8 +95,8 @@ def generation_step(algo: Hopper):
 
     @jax.jit
     def draw(base_key, state, plan, retry):
-        """One draw of the whole population (retry 0: cold, with the queued guesses), decoded and fingerprinted.
-        Jitted once per engine, so that its shapes and the loop body share one trace."""
+        """One draw of the whole population (retry 0: cold, with the queued guesses). Jitted once per engine, so
+        that its shapes and the loop body share one trace."""
         size = plan.progress.shape[0]
         guess_rows = jnp.arange(size) < plan.n_guesses
         heat = jnp.where(retry == 0, 1.0, DUPLICATE_HEAT ** retry.astype(jnp.float32))
@@ -109,11 +110,12 @@ def generation_step(algo: Hopper):
                                              n_given=jnp.where(guessing, plan.n_guesses, population.n_given),
                                              local=population.local & ~guess_rows,
                                              sampled=population.sampled & ~guess_rows)
-        values = algo.decode(population)
-        return population, values, algo.fingerprints(population, values)
+        return population
 
     @jax.jit
     def propose(base_key, state, table, plan):
+        """The population, its decoded values (one buffer, re-drawn rows written into it), fingerprints and
+        the rows that stayed duplicates."""
         size = plan.progress.shape[0]
         guess_rows = jnp.arange(size) < plan.n_guesses
 
@@ -122,23 +124,22 @@ def generation_step(algo: Hopper):
 
         def another_round(carry):
             retry, *_, duplicate = carry
-            return (retry == 0) | (jnp.any(duplicate & ~guess_rows) & (retry <= DUPLICATE_RETRIES))
+            return jnp.any(duplicate & ~guess_rows) & (retry <= DUPLICATE_RETRIES)
 
         def round_(carry):
             retry, population, values, fingerprints, duplicate = carry
-            take = (retry == 0) | (duplicate & ~guess_rows)
-            new, new_values, new_fingerprints = draw(base_key, state, plan, retry)
-            first = retry == 0
-            merged_again = take[0] & ~first & (plan.n_guesses == 0)  # a duplicate merged candidate is re-drawn
-            population = jax.tree.map(lambda n, o: jnp.where(first, n, o), new, population)
-            population = select_rows(take, new, population)
+            take = duplicate & ~guess_rows
+            merged_again = take[0] & (plan.n_guesses == 0)  # a duplicate merged candidate is re-drawn
+            population = select_rows(take, draw(base_key, state, plan, retry), population)
             population = population._replace(n_given=jnp.where(merged_again, 0, population.n_given))
-            values = tuple(where_rows(take, n, o) for n, o in zip(new_values, values))
-            fingerprints = where_rows(take, new_fingerprints, fingerprints)
+            values = algo.decode(population, into=values, take=take)
+            fingerprints = where_rows(take, algo.fingerprints(population, values), fingerprints)
             return retry + 1, population, values, fingerprints, duplicates(fingerprints)
 
-        shapes = jax.eval_shape(draw, base_key, state, plan, jnp.int32(0))
-        start = (jnp.int32(0), *_zeros(shapes), jnp.zeros(size, bool))
+        population = draw(base_key, state, plan, jnp.int32(0))
+        values = algo.decode(population)
+        fingerprints = algo.fingerprints(population, values)
+        start = (jnp.int32(1), population, values, fingerprints, duplicates(fingerprints))
         _, population, values, fingerprints, duplicate = jax.lax.while_loop(another_round, round_, start)
         return population, values, fingerprints, duplicate
 
