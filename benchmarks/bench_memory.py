@@ -7,8 +7,12 @@ the size of its history, and, when checkpointed, the journal's bytes. The bars: 
 checkpointed run (journal every generation, snapshots at the default 60 s) costs at most 10 % more time
 per generation than the unchecked one.
 
+With `--huge`, one parameter of 1e8 float32 elements instead (issue: PyHopper programs run unchanged): P = 8,
+3 generations in a fresh process, peak RSS against the bytes of one population of decoded values.
+
     python benchmarks/bench_memory.py --quick
     python benchmarks/bench_memory.py            # full: writes benchmarks/results/memory.md
+    python benchmarks/bench_memory.py --huge     # 1e8 elements (about 11 GB of RAM)
 """
 
 from __future__ import annotations
@@ -29,6 +33,21 @@ from benchmarks.machine import fmt, markdown_table  # noqa: E402
 FULL = {"generations": 100, "population": 4096, "chunk_size": 512, "size": 10_000}
 QUICK = {"generations": 4, "population": 256, "chunk_size": 64, "size": 10_000}
 RSS_BAR_GB, JOURNAL_BAR = 2.0, 1.10
+HUGE = {"size": 100_000_000, "population": 8, "generations": 3}
+HUGE_QUICK = {"size": 1_000_000, "population": 8, "generations": 3}
+
+CHILD_HUGE = """
+import json, resource, sys, time
+import jax.numpy as jnp
+import hopper_jax as hj
+settings = json.loads(sys.argv[1])
+search = hj.Search(w=hj.float(-1, 1, shape=(settings["size"],)))
+started = time.perf_counter()
+search.run(lambda c: jnp.sum(c["w"] ** 2), "min", generations=settings["generations"],
+           population_size=settings["population"], mode="jax", quiet=True, seed=0)
+print("RESULT " + json.dumps({"wall": time.perf_counter() - started, "evaluations": len(search.history),
+                              "rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
+"""
 
 CHILD = """
 import json, os, resource, sys, time
@@ -57,9 +76,9 @@ print("RESULT " + json.dumps({"wall": wall, "rss_gb": resource.getrusage(resourc
 """
 
 
-def run(settings: dict, checkpoint: bool) -> dict:
+def run(settings: dict, checkpoint: bool, child: str = CHILD) -> dict:
     with tempfile.TemporaryDirectory() as directory:
-        args = [sys.executable, "-c", CHILD, json.dumps(settings)] + ([os.path.join(directory, "ck")] if checkpoint
+        args = [sys.executable, "-c", child, json.dumps(settings)] + ([os.path.join(directory, "ck")] if checkpoint
                                                                        else [])
         out = subprocess.run(args, capture_output=True, text=True, check=False)
         lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
@@ -71,7 +90,10 @@ def run(settings: dict, checkpoint: bool) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     report.add_output_arguments(parser, "memory", "a small population, a few seconds")
+    parser.add_argument("--huge", action="store_true", help="one parameter of 1e8 elements (1e6 with --quick)")
     args = parser.parse_args(argv)
+    if args.huge:
+        return huge(args)
     settings = QUICK if args.quick else FULL
     started = time.perf_counter()
     plain, checked = run(settings, False), run(settings, True)
@@ -97,6 +119,26 @@ def main(argv: list[str] | None = None) -> None:
         "keeps every candidate's value, phase, temperature and fingerprint, and per array leaf its values while "
         "the byte budget lasts (256 MiB), summaries (mean, std, min, max) after; the journal holds one compact "
         "record per generation.",
+        total_s=time.perf_counter() - started)
+    report.emit(text, report.output_path(args))
+
+
+def huge(args: argparse.Namespace) -> None:
+    """Peak RSS of a JAX-mode run over one huge parameter, in population-sized units."""
+    settings, started = HUGE_QUICK if args.quick else HUGE, time.perf_counter()
+    args._fragment = "memory_huge"
+    result = run(settings, False, CHILD_HUGE)
+    population_gb = settings["population"] * settings["size"] * 4 / 2**30
+    row = [f"{settings['size']:.0e}", str(settings["population"]), str(result["evaluations"]), fmt(result["wall"], 3),
+           fmt(result["rss_gb"], 3), fmt(population_gb, 3), fmt(result["rss_gb"] / population_gb, 3)]
+    text = report.assemble(
+        f"### One huge parameter in JAX mode: {settings['generations']} generations of {settings['population']}, "
+        "a fresh process",
+        markdown_table(["elements", "P", "evaluations", "wall s", "peak RSS GiB", "one population GiB",
+                        "peak / population"], [row]),
+        "Notes: `hj.Search(w=hj.float(-1, 1, shape=(n,))).run(lambda c: jnp.sum(c['w'] ** 2), 'min', "
+        "generations=3, population_size=8, mode='jax')`; peak RSS is ru_maxrss (JAX and XLA included); one "
+        "population is P × n float32 decoded values. Compile time is in the wall time.",
         total_s=time.perf_counter() - started)
     report.emit(text, report.output_path(args))
 

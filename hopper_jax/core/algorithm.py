@@ -6,7 +6,9 @@ candidate at a temperature T(progress) given by a schedule: any optax-style sche
 `end_temperature` (`linear_temperature`). T sets how many parameters move (max(1, round(T · n_params)), as
 in PyHopper), how many elements of an array parameter move (see `encodings.mutation_cap`) and the step
 size, which is multiplied by an adaptive factor exp(log_step) following the 1/5 success rule, so that steps
-shrink when they stop improving and grow when they do. In a small continuous block the moves go along the
+shrink when they stop improving and grow when they do; a step that has shrunk to the floor of its range
+(the search converged as far as it resolves) starts again from full size around the same best, which finds
+better basins of multimodal functions (benchmarks/RESULTS.md §27). In a small continuous block the moves go along the
 columns of a learned factor instead of the axes (`covariance`), so that they follow the landscape's shape.
 Only candidates that moved floats alone count towards that rule: a move of an int or a choice fails or
 succeeds whatever the float step size, and counting such candidates froze the float steps of mixed spaces
@@ -58,7 +60,7 @@ STEP_ADAPTATION = 0.2
 LOG_STEP_RANGE = (-12.0, 1.0)
 #: A phase-2 search whose log_step falls to the floor has converged as far as its steps resolve: it starts
 #: again from full steps (log_step 0) around the best (False: it stays at the floor).
-RESTARTS = False
+RESTARTS = True
 
 
 class HopperState(NamedTuple):

@@ -11,6 +11,7 @@ import hopper_jax as hj
 import chex
 import optax
 
+from hopper_jax.core import algorithm
 from hopper_jax.core.algorithm import KEEP, LOG_STEP_RANGE, MUTATE, RESAMPLE, clipped, linear_temperature
 from hopper_jax.space.compile import Space
 from hopper_jax.space.encodings import mutation_cap
@@ -359,13 +360,33 @@ def test_log_step_shrinks_after_failures_and_grows_after_successes():
     # at the target success rate (1/5) the step stays put
     at_target = tell(state, population, scores([1.0, -1.0, -1.0, -1.0, -1.0]))
     assert float(at_target.log_step) == pytest.approx(0.0, abs=1e-6)
-    # repeated failures keep shrinking the step, down to the floor of the range
+    # repeated failures keep shrinking the step down to the floor of the range, where it starts again from 0
+    trail = []
     for _ in range(100):
         failed = tell(failed, population, scores([-1.0]))
-    assert float(failed.log_step) == pytest.approx(LOG_STEP_RANGE[0])
+        trail.append(float(failed.log_step))
+    restart = trail.index(0.0)
+    assert restart > 0 and all(b < a for a, b in zip(trail[:restart - 1], trail[1:restart]))
+    assert trail[restart - 1] > LOG_STEP_RANGE[0] and trail[restart + 1] < 0.0
     for _ in range(100):
         succeeded = tell(succeeded._replace(best_score=jnp.float32(0.0)), population, scores([1.0]))
     assert float(succeeded.log_step) == pytest.approx(LOG_STEP_RANGE[1])
+
+
+@pytest.mark.parametrize("start", [0.0, -3.3, -11.99])
+def test_a_block_of_failures_gives_the_log_step_of_one_failure_at_a_time(start):
+    """The closed form a speculative block uses, restarts included, equals the step of sequential tells."""
+    change = round(0.0505 * 2**16) / 2**16  # dyadic (exact in float32), and it does not divide the range
+    log_step, trail = np.float32(start), []
+    for _ in range(700):  # more than two restarts
+        log_step = max(np.float32(log_step - np.float32(change)), np.float32(LOG_STEP_RANGE[0]))
+        log_step = np.float32(0.0) if log_step <= LOG_STEP_RANGE[0] else log_step
+        trail.append(log_step)
+    closed = jax.jit(lambda n: algorithm.after_failures(jnp.float32(start), n, change))(
+        jnp.arange(1, 701, dtype=jnp.float32))
+    assert trail.count(0.0) >= 2
+    np.testing.assert_array_equal(np.asarray(closed), np.asarray(trail, np.float32))
+    assert float(algorithm.after_failures(jnp.float32(start), jnp.float32(0.0), change)) == np.float32(start)
 
 
 def test_log_step_ignores_phase_1_rows():

@@ -265,6 +265,22 @@ def test_speculative_blocks_do_not_change_the_candidates(monkeypatch, blocks):
     assert len(histories[0]) >= 90
 
 
+def test_speculative_blocks_do_not_change_the_candidates_across_a_restart(monkeypatch):
+    """A flat objective fails every phase-2 move: the step falls to the floor and starts again (inside blocks)."""
+    from hopper_jax.search import python_source as run_module
+
+    histories = []
+    for size in (1, 7):
+        monkeypatch.setattr(run_module, "block_size", lambda elements, size=size: size)
+        search = hj.Search(x=hj.float(-1, 1, shape=(3,)))
+        search.run(lambda p: 1.0, "max", steps=400, seed=2, quiet=True)
+        histories.append(np.stack([c["x"] for c in search.history.candidates]))
+    np.testing.assert_array_equal(histories[0], histories[1])
+    moves = np.abs(histories[0][101:] - histories[0][0]).max(axis=1)  # phase 2: moves away from the same best
+    assert moves[:60].mean() > 100 * moves[220:239].mean()  # shrunk towards the floor ...
+    assert moves[250:280].mean() > 100 * moves[220:239].mean()  # ... then full steps again
+
+
 def test_block_size_shrinks_for_large_arrays():
     from hopper_jax.search.python_source import block_size
 
