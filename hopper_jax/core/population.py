@@ -6,8 +6,9 @@ candidate, queued guesses). `decode` writes the values the objective sees in one
 broadcast, the moved elements scattered in); `fingerprints` updates the base's hash in O(moved elements)
 for phase-2 rows; `row` rebuilds one row in O(size).
 
-On CPU, dense rows are written a batch of rows at a time (`rows.rows_per_batch`) into one (P, ...) buffer,
-so a generation of a huge parameter holds its values once, plus a batch of intermediates.
+Dense rows go into one (P, ...) buffer: the moved rows in one pass, then the sampled rows over theirs, on CPU a
+batch of rows at a time (`rows.batched_rows`), so a generation of a huge parameter holds its values once, plus
+a batch of intermediates. A duplicate's re-draw writes only its rows into the earlier values.
 """
 
 from __future__ import annotations
