@@ -20,7 +20,6 @@ import jax.numpy as jnp
 from ..core import seen
 from ..core.algorithm import Hopper, Population
 from ..core.population import select_rows
-from ..core.rows import where_rows
 
 #: Folded into a step's key for the objective's key (proposals use retries 0 .. 10**6 + draws).
 OBJECTIVE_SALT = 2**32 - 1
@@ -113,9 +112,21 @@ def generation_step(algo: Hopper):
         return population
 
     @jax.jit
+    def redraw(base_key, state, plan, retry, population, values, take):
+        """The rows in `take` drawn again (round 0: all of them), decoded into `values` (one buffer) and
+        fingerprinted. Jitted, so that the loop body and the shapes of its first carry share one trace."""
+        new = draw(base_key, state, plan, retry)
+        first = retry == 0
+        merged_again = take[0] & ~first & (plan.n_guesses == 0)  # a duplicate merged candidate is re-drawn
+        population = jax.tree.map(lambda n, o: jnp.where(first, n, o), new, population)
+        population = select_rows(take, new, population)
+        population = population._replace(n_given=jnp.where(merged_again, 0, population.n_given))
+        values = algo.decode(population, into=values, take=take)
+        return population, values, algo.fingerprints(population, values)
+
+    @jax.jit
     def propose(base_key, state, table, plan):
-        """The population, its decoded values (one buffer, re-drawn rows written into it), fingerprints and
-        the rows that stayed duplicates."""
+        """The population, its decoded values, fingerprints and the rows that stayed duplicates."""
         size = plan.progress.shape[0]
         guess_rows = jnp.arange(size) < plan.n_guesses
 
@@ -124,22 +135,18 @@ def generation_step(algo: Hopper):
 
         def another_round(carry):
             retry, *_, duplicate = carry
-            return jnp.any(duplicate & ~guess_rows) & (retry <= DUPLICATE_RETRIES)
+            return (retry == 0) | (jnp.any(duplicate & ~guess_rows) & (retry <= DUPLICATE_RETRIES))
 
         def round_(carry):
             retry, population, values, fingerprints, duplicate = carry
-            take = duplicate & ~guess_rows
-            merged_again = take[0] & (plan.n_guesses == 0)  # a duplicate merged candidate is re-drawn
-            population = select_rows(take, draw(base_key, state, plan, retry), population)
-            population = population._replace(n_given=jnp.where(merged_again, 0, population.n_given))
-            values = algo.decode(population, into=values, take=take)
-            fingerprints = where_rows(take, algo.fingerprints(population, values), fingerprints)
+            take = (retry == 0) | (duplicate & ~guess_rows)
+            population, values, fingerprints = redraw(base_key, state, plan, retry, population, values, take)
             return retry + 1, population, values, fingerprints, duplicates(fingerprints)
 
-        population = draw(base_key, state, plan, jnp.int32(0))
-        values = algo.decode(population)
-        fingerprints = algo.fingerprints(population, values)
-        start = (jnp.int32(1), population, values, fingerprints, duplicates(fingerprints))
+        population = jax.eval_shape(draw, base_key, state, plan, jnp.int32(0))
+        values = jax.eval_shape(lambda p: algo.decode(p), population)
+        start = (jnp.int32(0), *_zeros((population, values, jax.ShapeDtypeStruct((size, 2), jnp.uint32))),
+                 jnp.zeros(size, bool))
         _, population, values, fingerprints, duplicate = jax.lax.while_loop(another_round, round_, start)
         return population, values, fingerprints, duplicate
 
