@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from ..core import seen
 from ..core.algorithm import Hopper, Population
 from ..core.population import select_rows
+from ..core.rows import rows_per_batch
 
 #: Folded into a step's key for the objective's key (proposals use retries 0 .. 10**6 + draws).
 OBJECTIVE_SALT = 2**32 - 1
@@ -144,9 +145,16 @@ def generation_step(algo: Hopper):
             return retry + 1, population, values, fingerprints, duplicates(fingerprints)
 
         population = jax.eval_shape(draw, base_key, state, plan, jnp.int32(0))
-        values = jax.eval_shape(lambda p: algo.decode(p), population)
-        start = (jnp.int32(0), *_zeros((population, values, jax.ShapeDtypeStruct((size, 2), jnp.uint32))),
-                 jnp.zeros(size, bool))
+        if rows_per_batch(size, sum(b.size for b in population.base)) >= size:
+            # values of one batch: round 0 inside the loop, so that decode and fingerprints are compiled once
+            values = jax.eval_shape(lambda p: algo.decode(p), population)
+            start = (jnp.int32(0), *_zeros((population, values, jax.ShapeDtypeStruct((size, 2), jnp.uint32))),
+                     jnp.zeros(size, bool))
+        else:  # large: round 0 decoded outside the loop, without a zero buffer or a select over every row
+            population = draw(base_key, state, plan, jnp.int32(0))
+            values = algo.decode(population)
+            fingerprints = algo.fingerprints(population, values)
+            start = (jnp.int32(1), population, values, fingerprints, duplicates(fingerprints))
         _, population, values, fingerprints, duplicate = jax.lax.while_loop(another_round, round_, start)
         return population, values, fingerprints, duplicate
 
