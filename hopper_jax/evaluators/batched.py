@@ -68,7 +68,6 @@ class BatchedEvaluator:
     """
 
     capacity = 2  # generations in flight: the host books one while the device evaluates the next
-    answers_at_once = True
 
     def __init__(self, objective: Callable[..., Any], space: Space, mode: str, kwargs: dict[str, Any] | None = None,
                  devices: Sequence[Any] | None = None, chunk_size: int | None = None):
@@ -114,7 +113,6 @@ class BatchedEvaluator:
                 while len(_built) > BUILT_SIZE:
                     _built.popitem(last=False)
         self._compiled, self._ahead, self._population = built
-        self._done: list[tuple[int, jax.Array]] = []
 
     # ---- compiled functions (built once; jit caches one executable per population shape) ---------------
     @property
@@ -245,19 +243,16 @@ class BatchedEvaluator:
         return output if output.sharding == jax.sharding.SingleDeviceSharding(default) else \
             jax.device_put(output, default)
 
-    def submit(self, ticket: int, payload: tuple) -> None:
-        """Dispatch the evaluation of `payload` = (values, keys or None)."""
-        self._done.append((ticket, self.dispatch(*payload)))
-
-    def wait(self, timeout: float | None = None) -> list[tuple[int, jax.Array]]:
-        done, self._done = self._done, []
-        return done
+    def answer(self, payload: tuple) -> jax.Array:
+        """The driver's protocol for evaluators that answer at once: dispatch the evaluation of `payload` =
+        (values, keys or None); the result is a device array still being computed."""
+        return self.dispatch(*payload)
 
     def __enter__(self) -> BatchedEvaluator:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._done = []
+        pass
 
     # ---- what the last evaluation looked like (for tests and diagnostics) ------------------------------
     @property

@@ -112,7 +112,6 @@ def _dumps(what: str, value: Any) -> bytes:
 class ProcessPool:
     """Evaluates candidates in `capacity` worker processes; `n_jobs` takes PyHopper's forms (see gpus.py)."""
 
-    answers_at_once = False
 
     def __init__(self, objective: Callable[..., Any], kwargs: dict[str, Any], n_jobs: Any, *,
                  quiet: bool = False, pruner: Pruner | None = None, timeout: float | None = None,

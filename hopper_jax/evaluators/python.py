@@ -64,11 +64,10 @@ def evaluate(objective: Callable[..., Any], candidate: Any, kwargs: dict[str, An
 class PythonEvaluator:
     """Evaluates candidates in this process, one at a time; `pruner` (the run's own) decides on estimates.
 
-    The driver's protocol: `submit(ticket, candidate)` evaluates at once, `wait` hands the outcome back.
+    The driver's protocol for evaluators that answer at once: `answer(candidate)` evaluates it now.
     """
 
     capacity = 1
-    answers_at_once = True
 
     def __init__(self, objective: Callable[..., Any], kwargs: dict[str, Any] | None = None,
                  pruner: Pruner | None = None):
@@ -76,20 +75,15 @@ class PythonEvaluator:
             raise ValueError(f"The objective must be callable, got {objective!r}")
         self.objective, self.kwargs = objective, dict(kwargs or {})
         self.pruner = check_pruner(pruner)
-        self._done: list[tuple[int, Outcome]] = []
 
-    def __call__(self, candidate: Any) -> Outcome:
+    def answer(self, candidate: Any) -> Outcome:
+        """Evaluate `candidate` now."""
         return evaluate(self.objective, candidate, self.kwargs, self.pruner)
 
-    def submit(self, ticket: int, candidate: Any) -> None:
-        self._done.append((ticket, self(candidate)))
-
-    def wait(self, timeout: float | None = None) -> list[tuple[int, Outcome]]:
-        done, self._done = self._done, []
-        return done
+    __call__ = answer
 
     def __enter__(self) -> PythonEvaluator:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._done = []
+        pass

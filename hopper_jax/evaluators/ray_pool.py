@@ -67,7 +67,6 @@ def _run_task(job: tuple[Callable[..., Any], dict[str, Any]], candidate: Any, pr
 class RayPool:
     """Evaluates candidates as Ray tasks (max_retries=0), at most `capacity` at a time."""
 
-    answers_at_once = False
 
     def __init__(self, objective: Callable[..., Any], kwargs: dict[str, Any], n_jobs: int | str, *,
                  address: str | None = None, quiet: bool = False, pruner: Pruner | None = None):

@@ -1,10 +1,10 @@
 """The one loop of `Search.run`, for every evaluator: fill the evaluator, wait, book in step order, repeat.
 
 A source draws jobs (`PythonSource`: one candidate each; `JaxSource`: one generation each) and books them;
-an evaluator evaluates them through one protocol: `capacity` (jobs in flight at once), `submit(ticket,
-payload)` and `wait(timeout) -> [(ticket, result)]`. The in-process evaluator and the JAX evaluator answer
-at once (a JAX result is a device array still being computed); process pools and Ray answer as workers
-finish. Jobs are booked in the order they were drawn, so a run does not depend on the timing of workers.
+an evaluator evaluates them through one protocol: `capacity` (jobs in flight at once), and either
+`answer(payload) -> result` (the in-process and the JAX evaluator, which answer at once; a JAX result is a
+device array still being computed) or `submit(ticket, payload)` and `wait(timeout) -> [(ticket, result)]`
+(process pools and Ray, which answer as workers finish). Jobs are booked in the order they were drawn, so a run does not depend on the timing of workers.
 
 Everything a run sets up (the Ctrl+C handler, the evaluator's workers, the checkpoint store, the progress
 bar, the callbacks' start) is torn down by one `ExitStack`, also when a callback or the objective raises.
@@ -37,6 +37,7 @@ class Driver:
         self.search, self.source, self.evaluator, self.booking, self.budget = search, source, evaluator, booking, budget
         self.quiet, self.store, self.interval = quiet, store, float(checkpoint_interval)
         self.generational = generational
+        self._answer = getattr(evaluator, "answer", None)  # evaluators that answer at once
         self.stop_requested = False
         self.pending: list = []  # jobs a resumed run had in flight when it was saved
         self._abandoned: list = []  # jobs cancelled after the stop grace ran out (kept by the final snapshot)
@@ -117,8 +118,9 @@ class Driver:
                     waiting.pop(ticket).result = result
             if window[0].result is not None:
                 self.source.complete(window.popleft())
-                self._flush_journal()
-                self._checkpoint(window, force=False)
+                if self.store is not None:
+                    self._flush_journal()
+                    self._checkpoint(window, force=False)
 
     def _grace_over(self) -> bool:
         """True once a stop was asked STOP_GRACE_SECONDS ago and the evaluator can cancel what still runs."""
@@ -130,11 +132,13 @@ class Driver:
 
     def _add(self, window: deque, waiting: dict, job: Any) -> None:
         window.append(job)
-        if job.result is None:  # else replayed from the journal
+        if job.result is not None:  # replayed from the journal
+            return
+        if self._answer is not None:
+            job.result = self._answer(job.payload)
+        else:
             waiting[job.step] = job
             self.evaluator.submit(job.step, job.payload)
-            for ticket, result in self.evaluator.wait(timeout=0) if self.evaluator.answers_at_once else ():
-                waiting.pop(ticket).result = result
 
     def _done(self, window: deque) -> bool:
         if self.generational:  # a generation in flight still has to run: count it against a runtime budget

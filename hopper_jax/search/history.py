@@ -109,45 +109,55 @@ class Generation:
         return sum(leaf.nbytes for leaf, full in zip(self.leaves, self.full) if full and leaf[:1].size > 1)
 
 
-#: Single appends gathered in lists before they move into the numpy columns.
+#: Single rows gathered in a list before they move into the numpy columns.
 SETTLE_ROWS = 4096
+#: The history's columns and their dtypes, in the order of a row.
+FIELDS = {"f": np.float64, "status": np.int8, "type": np.int8, "temperature": np.float64, "step": np.int64,
+          "finished": np.float64, "duration": np.float64}
 
 
-class _Column:
-    """A growable 1-D numpy array; single values are gathered in the list `pending` (appended to directly by
-    the history: a numpy item write costs 10x more per evaluation) and moved in on the next read."""
+class _Table:
+    """Growable numpy columns (`FIELDS`). Single rows are gathered as tuples in `pending` (one list append
+    per evaluation: a numpy item write costs 10x more) and moved in on the next read or every SETTLE_ROWS."""
 
-    def __init__(self, dtype: Any):
-        self._data, self._stored, self.pending = np.empty(64, dtype), 0, []
+    def __init__(self):
+        self._data = {name: np.empty(64, dtype) for name, dtype in FIELDS.items()}
+        self._stored, self.pending = 0, []
 
     @property
     def size(self) -> int:
         return self._stored + len(self.pending)
 
-    def extend(self, values: Any) -> None:
-        self.settle()
-        self._put(np.atleast_1d(np.asarray(values, self._data.dtype)))
+    def append(self, row: tuple) -> None:
+        self.pending.append(row)
+        if len(self.pending) >= SETTLE_ROWS:  # bounded lists of Python floats
+            self.settle()
 
-    def _put(self, values: np.ndarray) -> None:
-        end = self._stored + values.shape[0]
-        if end > self._data.shape[0]:
-            grown = np.empty(max(end, 2 * self._data.shape[0]), self._data.dtype)
-            grown[: self._stored] = self._data[: self._stored]
-            self._data = grown
-        self._data[self._stored:end] = values
+    def extend(self, **columns: np.ndarray) -> None:
+        """Append rows given as one array per field (all of one length)."""
+        self.settle()
+        self._put([np.asarray(columns[name], dtype) for name, dtype in FIELDS.items()])
+
+    def _put(self, columns: list[np.ndarray]) -> None:
+        end = self._stored + columns[0].shape[0]
+        for (name, data), values in zip(self._data.items(), columns):
+            if end > data.shape[0]:
+                grown = np.empty(max(end, 2 * data.shape[0]), data.dtype)
+                grown[: self._stored] = data[: self._stored]
+                self._data[name] = data = grown
+            data[self._stored:end] = values
         self._stored = end
 
     def settle(self) -> None:
-        """Move the pending values into the array (the list object stays the same)."""
+        """Move the pending rows into the arrays."""
         if self.pending:
-            values = np.asarray(self.pending, self._data.dtype)
-            self.pending.clear()
-            self._put(values)
+            columns = [np.asarray(column, dtype) for column, dtype in zip(zip(*self.pending), FIELDS.values())]
+            self.pending = []
+            self._put(columns)
 
-    @property
-    def values(self) -> np.ndarray:
+    def __getitem__(self, name: str) -> np.ndarray:
         self.settle()
-        return self._data[: self._stored]
+        return self._data[name][: self._stored]
 
 
 class _LazyList(Sequence):
@@ -189,13 +199,9 @@ class History:
         self.max_array_size, self.max_bytes = max_array_size, max_bytes
         self.start_time = time.time()
         self.bytes_kept = 0  # bytes of the full array values held
-        self._f, self._status, self._type = _Column(np.float64), _Column(np.int8), _Column(np.int8)
-        self._temperature, self._step = _Column(np.float64), _Column(np.int64)
-        self._finished, self._duration = _Column(np.float64), _Column(np.float64)
-        self._columns = (self._f, self._status, self._type, self._temperature, self._step, self._finished,
-                         self._duration)
-        self._pending = tuple(column.pending for column in self._columns)
+        self._table = _Table()
         self._segments: list[tuple[int, Any]] = []  # (first record, list of candidates or Generation)
+        self._open: list | None = None  # the last segment while it is a list that single rows extend
         self._errors: dict[int, str] = {}
         self._ok = 0
         self._views: dict[str, Any] = {}  # cached views, valid for `_views_at` records
@@ -234,18 +240,14 @@ class History:
         finished_at = info.finished_at or time.time()
         if duration is None:
             duration = max(finished_at - info.sampled_at, 0.0) if info.sampled_at else None
-        index = self._f.size
-        if not self._segments or not isinstance(self._segments[-1][1], list):
-            self._segments.append((index, []))
-        self._segments[-1][1].append(candidate)
-        row = (f if status == OK else np.nan, STATUS_CODE[status], int(info.type),
-               np.nan if info.temperature is None else info.temperature, info.step, finished_at - self.start_time,
-               np.nan if duration is None else duration)
-        for pending, value in zip(self._pending, row):  # list appends: a method call per column costs more
-            pending.append(value)
-        if len(self._pending[0]) >= SETTLE_ROWS:  # bounded lists of Python floats
-            for column in self._columns:
-                column.settle()
+        index = self._table.size
+        if self._open is None:  # the first single row after a generation (or ever) opens a segment
+            self._open = []
+            self._segments.append((index, self._open))
+        self._open.append(candidate)
+        self._table.append((f if status == OK else np.nan, STATUS_CODE[status], int(info.type),
+                            np.nan if info.temperature is None else info.temperature, info.step,
+                            finished_at - self.start_time, np.nan if duration is None else duration))
         if info.error is not None:
             self._errors[index] = info.error
         self._ok += status == OK
@@ -254,16 +256,13 @@ class History:
                           temperature: np.ndarray, steps: np.ndarray, finished_at: float, duration: float,
                           errors: dict[int, str] | None = None) -> None:
         """Log the rows of a JAX-mode generation at once (columns of equal length n; `status` as codes)."""
-        index = self._f.size
+        index = self._table.size
         self._segments.append((index, generation))
+        self._open = None
         self.bytes_kept += generation.nbytes
-        self._f.extend(np.where(status == STATUS_CODE[OK], f, np.nan))
-        self._status.extend(status)
-        self._type.extend(types)
-        self._temperature.extend(temperature)
-        self._step.extend(steps)
-        self._finished.extend(np.full(len(f), finished_at - self.start_time))
-        self._duration.extend(np.full(len(f), duration))
+        self._table.extend(f=np.where(status == STATUS_CODE[OK], f, np.nan), status=status, type=types,
+                           temperature=temperature, step=steps, finished=np.full(len(f), finished_at - self.start_time),
+                           duration=np.full(len(f), duration))
         for row, error in (errors or {}).items():
             self._errors[index + row] = error
         self._ok += int(np.count_nonzero(status == STATUS_CODE[OK]))
@@ -282,29 +281,29 @@ class History:
         return segment[index - start] if isinstance(segment, list) else segment.candidate(index - start)
 
     def _record(self, index: int) -> dict:
-        kind = CandidateType(int(self._type.values[index]))
-        temperature, duration = self._temperature.values[index], self._duration.values[index]
-        status = STATUSES[self._status.values[index]]
-        return {"candidate": self._candidate(index), "f": float(self._f.values[index]) if status == OK else None,
+        kind = CandidateType(int(self._table["type"][index]))
+        temperature, duration = self._table["temperature"][index], self._table["duration"][index]
+        status = STATUSES[self._table["status"][index]]
+        return {"candidate": self._candidate(index), "f": float(self._table["f"][index]) if status == OK else None,
                 "status": status, "type": kind, "phase": PHASES[kind],
                 "temperature": None if np.isnan(temperature) else float(temperature),
-                "step": int(self._step.values[index]), "seconds": float(self._finished.values[index]),
+                "step": int(self._table["step"][index]), "seconds": float(self._table["finished"][index]),
                 "duration": None if np.isnan(duration) else float(duration), "error": self._errors.get(index)}
 
     def _view(self, name: str, make: Callable[[], Any]) -> Any:
-        if self._views_at != self._f.size:
-            self._views, self._views_at = {}, self._f.size
+        if self._views_at != self._table.size:
+            self._views, self._views_at = {}, self._table.size
         if name not in self._views:
             self._views[name] = make()
         return self._views[name]
 
     @property
     def _ok_rows(self) -> np.ndarray:
-        return self._view("ok_rows", lambda: np.flatnonzero(self._status.values == STATUS_CODE[OK]))
+        return self._view("ok_rows", lambda: np.flatnonzero(self._table["status"] == STATUS_CODE[OK]))
 
     @property
     def records(self) -> Sequence[dict]:
-        return _LazyList(self._f.size, self._record)
+        return _LazyList(self._table.size, self._record)
 
     @property
     def candidates(self) -> Sequence[Any]:
@@ -313,27 +312,27 @@ class History:
 
     @property
     def fs(self) -> list[float]:
-        return list(self._view("fs", lambda: self._f.values[self._ok_rows].tolist()))
+        return list(self._view("fs", lambda: self._table["f"][self._ok_rows].tolist()))
 
     @property
     def best_fs(self) -> list[float]:
         def running() -> list[float]:
-            fs = self._f.values[self._ok_rows]
+            fs = self._table["f"][self._ok_rows]
             return (np.maximum if self.direction == "max" else np.minimum).accumulate(fs).tolist() if len(fs) else []
 
         return list(self._view("best_fs", running))
 
     @property
     def types(self) -> list[CandidateType]:
-        return [CandidateType(int(t)) for t in self._type.values[self._ok_rows]]
+        return [CandidateType(int(t)) for t in self._table["type"][self._ok_rows]]
 
     @property
     def temperatures(self) -> list[float | None]:
-        return [None if np.isnan(t) else float(t) for t in self._temperature.values[self._ok_rows]]
+        return [None if np.isnan(t) else float(t) for t in self._table["temperature"][self._ok_rows]]
 
     @property
     def finished_at(self) -> list[float]:
-        return self._finished.values[self._ok_rows].tolist()
+        return self._table["finished"][self._ok_rows].tolist()
 
     def __len__(self) -> int:
         return self._ok
@@ -378,7 +377,7 @@ class History:
         return [PHASES[t] for t in self.types]
 
     def _with_status(self, status: str) -> list[dict]:
-        return [self._record(int(i)) for i in np.flatnonzero(self._status.values == STATUS_CODE[status])]
+        return [self._record(int(i)) for i in np.flatnonzero(self._table["status"] == STATUS_CODE[status])]
 
     @property
     def pruned(self) -> list[dict]:
@@ -391,18 +390,18 @@ class History:
         return self._with_status(FAILED)
 
     def count(self, status: str) -> int:
-        return int(np.count_nonzero(self._status.values == STATUS_CODE[status]))
+        return int(np.count_nonzero(self._table["status"] == STATUS_CODE[status]))
 
     def statistics(self) -> dict[str, dict[str, Any]]:
         """Per phase ('init', 'manual', 'random', 'local', those seen) and 'total': counts of ok, failed and
         pruned evaluations, best f (None without a success) and mean duration in seconds (None if unknown)."""
-        types = self._type.values
+        types = self._table["type"]
         out = {PHASES[kind]: self._statistics(types == int(kind)) for kind in PHASES if np.any(types == int(kind))}
         return out | {"total": self._statistics(np.ones(types.shape, bool))}
 
     def _statistics(self, rows: np.ndarray) -> dict[str, Any]:
-        status, durations = self._status.values[rows], self._duration.values[rows]
-        fs = self._f.values[rows][status == STATUS_CODE[OK]]
+        status, durations = self._table["status"][rows], self._table["duration"][rows]
+        fs = self._table["f"][rows][status == STATUS_CODE[OK]]
         durations = durations[~np.isnan(durations)]
         best = (np.max if self.direction == "max" else np.min)(fs) if len(fs) else None
         return {OK: len(fs), FAILED: int(np.count_nonzero(status == STATUS_CODE[FAILED])),

@@ -105,7 +105,7 @@ class PythonSource:
             population, encoded, row_values, fingerprint = self.engine.host_driven_row(block.population,
                                                                                        block.host, row)
             return self._admit(kind, encoded, row_values, fingerprint, float(temperature[row]), window, population)
-        row_values = tuple(v[row] for v in values)
+        row_values = tuple([v[row] for v in values])
         return self._admit(kind, EMPTY, row_values, fingerprints[row], float(temperature[row]), window, None,
                            block, row)
 
@@ -133,12 +133,15 @@ class PythonSource:
                block: _Block | None = None, row: int = 0) -> Job | None:
         """Count one step for a drawn candidate; its job, or None for a duplicate."""
         state, budget = self.state, self.budget
-        key = cache_key(fingerprint, encoded.objects, encoded.overrides)
-        candidate = apply_overrides(self.space.to_python(values, encoded.objects), encoded.overrides)
+        if encoded is EMPTY:  # a drawn row without Python-side values: the fingerprint is the key
+            key, candidate = fingerprint, self.space.to_python(values, {})
+        else:
+            key = cache_key(fingerprint, encoded.objects, encoded.overrides)
+            candidate = apply_overrides(self.space.to_python(values, encoded.objects), encoded.overrides)
         info = ParamInfo(kind, time.time(), temperature=temperature, step=state.steps_done)
         budget.step += 1
         state.steps_done += 1
-        if self.use_cache and (key in state.seen or any(job.key == key for job in window)):
+        if self.use_cache and (key in state.seen or (window and any(job.key == key for job in window))):
             stats = self.booking.stats
             stats.heat = min(stats.heat * DUPLICATE_HEAT, 1e6)
             if block is not None:

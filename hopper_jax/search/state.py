@@ -31,9 +31,9 @@ def scores_of(values: Any, direction: str) -> np.ndarray | np.float32:
     ±FLOAT32_MAX, NaN → -inf (a numpy float32 for one Python number, else an array)."""
     if isinstance(values, float | int):  # one evaluation (the common case): a numpy scalar, no array
         score = values if direction == "max" else -values
-        if score != score:
-            return np.float32(-np.inf)
-        return np.float32(min(max(score, -FLOAT32_MAX), FLOAT32_MAX))
+        if -FLOAT32_MAX <= score <= FLOAT32_MAX:
+            return np.float32(score)
+        return np.float32(-np.inf) if score != score else np.float32(FLOAT32_MAX if score > 0 else -FLOAT32_MAX)
     values = np.asarray(values, np.float64)
     scores = np.clip(values if direction == "max" else -values, -FLOAT32_MAX, FLOAT32_MAX).astype(np.float32)
     return np.where(np.isnan(scores), np.float32(-np.inf), scores)
