@@ -7,6 +7,12 @@ by side in one process with the same number of steps.
 
     python benchmarks/bench_overhead.py            # shapes 1000 and 100000
     python benchmarks/bench_overhead.py --quick
+    python benchmarks/bench_overhead.py --objective constant   # no improvements: pure engine cost
+
+With the default objective, hopper_jax's cost per candidate also depends on how often a candidate improves
+(an improvement ends a speculative block early, and each block is one device call), so two versions of the
+algorithm can differ in it without any change in the engine; `--objective constant` (every value 0.0, no
+improvement after the first) measures the engine alone.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ WARMUP_STEPS: int = 20
 COMPILE_EVENT_PREFIX = "/jax/core/compile/"  # trace, lower-to-MLIR, backend compile
 
 NOTES = f"""Notes:
-- Objective: `float(c["x"][0])` (module-level function, picklable), maximized; one run = \
+- Objective: `float(c["x"][0])` (`--objective first`) or `0.0` (`--objective constant`), a module-level function, maximized; one run = \
 `Search(...)` + `run(...)`; medians over repeats.
 - Before timing, each engine runs once with {WARMUP_STEPS} steps on the same shape \
 (imports, process-wide JIT caches). The per-candidate cost is the slope between fresh runs of \
@@ -51,13 +57,22 @@ def first_coordinate(candidate: dict) -> float:
     return float(candidate["x"][0])
 
 
+def constant(candidate: dict) -> float:
+    """Trivial objective that never improves after the first candidate."""
+    return 0.0
+
+
+OBJECTIVES = {"first": first_coordinate, "constant": constant}
+OBJECTIVE = [first_coordinate]  # the one the engines run (--objective)
+
+
 def run_pyhopper(size: int, steps: int) -> None:
     """One PyHopper 1.2.3 search (its summary, printed even if quiet, is muted)."""
     import pyhopper
 
     with contextlib.redirect_stdout(io.StringIO()):
         search = pyhopper.Search(x=pyhopper.float(-1, 1, shape=size))
-        search.run(first_coordinate, "max", steps=steps, quiet=True)
+        search.run(OBJECTIVE[0], "max", steps=steps, quiet=True)
 
 
 def run_hopper_jax(size: int, steps: int) -> None:
@@ -66,7 +81,7 @@ def run_hopper_jax(size: int, steps: int) -> None:
 
     with contextlib.redirect_stdout(io.StringIO()):
         search = hj.Search({"x": hj.float(-1.0, 1.0, shape=(size,))})
-        search.run(first_coordinate, "max", steps=steps, seed=0, quiet=True)
+        search.run(OBJECTIVE[0], "max", steps=steps, seed=0, quiet=True)
 
 
 ENGINES: dict[str, Engine] = {"pyhopper": run_pyhopper, "hopper_jax": run_hopper_jax}
@@ -123,6 +138,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="steps per size (default: 2000 for 1000, 300 for 100000)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="fewer steps, 1 repeat")
+    p.add_argument("--objective", choices=sorted(OBJECTIVES), default="first",
+                   help="first: the first coordinate (default); constant: 0.0, no improvements (engine alone)")
     p.add_argument("--out", help="write the markdown report to this file")
     args = p.parse_args(argv)
     table = QUICK_STEPS if args.quick else FULL_STEPS
@@ -152,6 +169,7 @@ def _row(size: int, steps: int, kind: str, res: dict[str, dict[str, float]]) -> 
 def main(argv: list[str] | None = None) -> None:
     """Measure both engines for each shape and print a markdown table."""
     args = parse_args(argv)
+    OBJECTIVE[0] = OBJECTIVES[args.objective]
     jax.monitoring.register_event_duration_secs_listener(_on_jax_event)
     available = {}
     for name in ENGINES:

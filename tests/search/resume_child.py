@@ -1,9 +1,11 @@
 """A search that may be SIGKILLed at any moment and rerun until it finishes (see test_checkpointing.py).
 
-Usage: python resume_child.py MODE CHECKPOINT_DIR RESULT_JSON [SELF_KILL_PROBABILITY]
+Usage: python resume_child.py MODE CHECKPOINT_DIR RESULT_JSON [SELF_KILL [PACE]]
 MODE: 'jax' (JAX mode, population 8) or 'pool' (Python mode, 2 worker processes) or 'python'.
-With SELF_KILL_PROBABILITY p, each snapshot write arms, with probability p, a SIGKILL of this process
-0-40 ms later (a snapshot takes about 100 ms here), so some kills land in the middle of a checkpoint write.
+SELF_KILL: a probability p, and each snapshot write arms, with probability p, a SIGKILL of this process
+0-40 ms later (a snapshot takes about 100 ms here), so some kills land in the middle of a checkpoint write;
+or '@k': the k-th snapshot write of this process arms it (k = 1: the snapshot before the run starts).
+PACE: a factor on the waits of `PACE` (default 1: the run outlasts 20 kill windows; 0.25 outlasts 3).
 """
 
 import json
@@ -57,26 +59,33 @@ class Ready(hj.Callback):
         time.sleep(self.evaluation_pace)
 
 
-def arm_self_kill(probability: float) -> None:
+def arm_self_kill(self_kill: str) -> None:
+    """Self-kills during snapshot writes: `self_kill` is a probability per write, or '@k' (the k-th write)."""
     save = CheckpointStore.save
     rng = random.Random(os.getpid())
+    writes = [0]
+
+    def dies(self, *args):
+        writes[0] += 1
+        return writes[0] == int(self_kill[1:]) if self_kill.startswith("@") else rng.random() < float(self_kill)
 
     def save_and_maybe_die(self, *args):
-        if rng.random() < probability:
+        if dies(self, *args):
             threading.Timer(rng.uniform(0, 0.04), os.kill, (os.getpid(), signal.SIGKILL)).start()
         return save(self, *args)
 
     CheckpointStore.save = save_and_maybe_die
 
 
-def main(mode: str, path: str | None, result: str, self_kill: float = 0.0) -> None:
-    if self_kill:
+def main(mode: str, path: str | None, result: str, self_kill: str = "", pace: float = 1.0) -> None:
+    if self_kill and self_kill != "0":
         arm_self_kill(self_kill)
     search = space()
     kwargs = dict(steps=STEPS[mode], seed=3, quiet=True)
     if path is not None:
         kwargs.update(checkpoint_path=path, checkpoint_interval=0.0)
-    kwargs["callbacks"] = [Ready(*PACE.get(mode, (0.0, 0.0))) if path is not None else Ready()]
+    waits = [pace * seconds for seconds in PACE.get(mode, (0.0, 0.0))]
+    kwargs["callbacks"] = [Ready(*waits) if path is not None else Ready()]
     if mode == "jax":
         search.run(jax_loss, "min", mode="jax", population_size=8, **kwargs)
     else:
@@ -90,4 +99,4 @@ def main(mode: str, path: str | None, result: str, self_kill: float = 0.0) -> No
 
 if __name__ == "__main__":
     main(sys.argv[1], None if sys.argv[2] == "-" else sys.argv[2], sys.argv[3],
-         float(sys.argv[4]) if len(sys.argv) > 4 else 0.0)
+         sys.argv[4] if len(sys.argv) > 4 else "", float(sys.argv[5]) if len(sys.argv) > 5 else 1.0)
