@@ -25,6 +25,7 @@ from .driver import Driver
 from .engine import Engine
 from .history import History
 from .jax_source import JaxSource
+from .memory import check_generation_fits
 from .python_source import PythonSource
 from .state import Best, SearchState
 
@@ -292,6 +293,7 @@ class Search:
             else:
                 evaluator = BatchedEvaluator(objective, self._space, mode, kwargs, devices=devices,
                                              chunk_size=chunk_size)
+                check_generation_fits(size, self.engine.value_shapes(size), evaluator.devices[0])
                 result = evaluator.check(self.engine.value_shapes(size))
                 source = JaxSource(self.engine, booking, budget, size, evaluator, result.dtype, replay)
             driver = Driver(self, source, evaluator, booking, budget, quiet=quiet, store=store,
