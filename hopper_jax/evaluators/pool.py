@@ -115,9 +115,11 @@ class ProcessPool:
 
     def __init__(self, objective: Callable[..., Any], kwargs: dict[str, Any], n_jobs: Any, *,
                  quiet: bool = False, pruner: Pruner | None = None, timeout: float | None = None,
-                 max_tasks_per_worker: int | None = None):
+                 max_tasks_per_worker: int | None = None, wait_until_ready: bool = True):
         """`timeout`: seconds an evaluation may run (None: no limit); `max_tasks_per_worker`: evaluations after
-        which a worker is replaced by a fresh one (None: never)."""
+        which a worker is replaced by a fresh one (None: never). `wait_until_ready=False` returns as soon as the
+        workers are spawned (a candidate submitted to a starting worker waits for it; a worker that cannot
+        load the objective raises at the next `wait`), so the caller's own start-up overlaps theirs."""
         if not callable(objective):
             raise ValueError(f"The objective must be callable, got {objective!r}")
         self.timeout, self.max_tasks = check_limits(timeout, max_tasks_per_worker)
@@ -131,7 +133,7 @@ class ProcessPool:
         self._finalizer = weakref.finalize(self, _reap_all, self._workers)
         try:
             self._workers.extend(self._spawn(slot) for slot in range(self.capacity))
-            while not all(worker.ready for worker in self._workers):
+            while wait_until_ready and not all(worker.ready for worker in self._workers):
                 self._poll(None, starting=True)
         except BaseException:
             self.close(terminate=True)

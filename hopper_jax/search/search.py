@@ -46,7 +46,7 @@ def make_pool(objective, kwargs, n_jobs, backend: str, address: str | None, quie
     from ..evaluators.pool import ProcessPool
 
     return ProcessPool(objective, kwargs or {}, n_jobs, quiet=quiet, pruner=pruner, timeout=timeout,
-                       max_tasks_per_worker=max_tasks_per_worker)
+                       max_tasks_per_worker=max_tasks_per_worker, wait_until_ready=False)
 
 
 class Search:

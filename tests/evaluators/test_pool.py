@@ -226,3 +226,24 @@ def test_an_objective_that_cannot_load_in_a_worker_is_reported():
         ProcessPool(LoadsNowhere(), {}, 2, quiet=True)
     assert isinstance(caught.value.__cause__, ImportError)
     assert multiprocessing.active_children() == []
+
+
+def test_a_pool_that_does_not_wait_for_its_workers_runs_what_was_submitted_to_them():
+    with ProcessPool(probe, {}, 2, quiet=True, wait_until_ready=False) as pool:
+        assert not any(worker.ready for worker in pool._workers)  # returned before any interpreter loaded
+        pool.submit(0, {"op": "sleep", "s": 0.0})
+        pool.submit(1, {"op": "sleep", "s": 0.0})
+        outcomes = dict(pool.wait())
+        while len(outcomes) < 2:
+            outcomes.update(pool.wait())
+        assert {outcome.status for outcome in outcomes.values()} == {OK}
+        assert {int(outcome.value) for outcome in outcomes.values()} <= set(pool.pids)
+
+
+def test_an_objective_that_cannot_load_is_reported_by_a_pool_that_did_not_wait():
+    pool = ProcessPool(LoadsNowhere(), {}, 2, quiet=True, wait_until_ready=False)
+    pool.submit(0, 1.0)
+    with pytest.raises(RuntimeError, match="could not load the objective"):
+        pool.wait()
+    pool.close(terminate=True)
+    assert multiprocessing.active_children() == []

@@ -69,6 +69,32 @@ def test_pool_runs_lambdas_and_keeps_exception_types():
     assert any("Traceback" in note for note in getattr(info.value, "__notes__", []))
 
 
+def _missing_module():
+    raise ImportError("the objective's module is missing in the worker")
+
+
+class LoadsNowhere:
+    def __reduce__(self):
+        return _missing_module, ()
+
+    def __call__(self, p):
+        return 0.0
+
+
+def child_pids() -> set[int]:
+    """This process's child processes (Linux: the pool's workers are Popen children of the main thread)."""
+    with open(f"/proc/{os.getpid()}/task/{os.getpid()}/children") as file:
+        return {int(pid) for pid in file.read().split()}
+
+
+def test_an_objective_that_cannot_load_in_the_workers_fails_the_run_and_leaves_none():
+    search, before = hj.Search(x=hj.float(-1, 1)), child_pids()
+    with pytest.raises(RuntimeError, match="could not load the objective") as info:
+        search.run(LoadsNowhere(), "max", steps=6, n_jobs=2, quiet=True)
+    assert isinstance(info.value.__cause__, ImportError)
+    assert child_pids() <= before and search.best_f is None
+
+
 def test_a_dying_worker_costs_only_its_candidate():
     search = hj.Search(x=hj.float(-1, 1), n=hj.int(0, 10))
     search.run(crash_on_seven, "max", steps=40, seed=1, n_jobs=2, quiet=True)
