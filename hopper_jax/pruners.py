@@ -18,8 +18,6 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-
 DIRECTIONS = ("max", "min")
 
 
@@ -45,6 +43,8 @@ class Pruner:
         if self.direction not in DIRECTIONS:
             raise ValueError(f"pruner.direction is {self.direction!r}; set it to 'max' or 'min' (Search.run does "
                              f"this) before asking the pruner.")
+        import numpy as np  # here, not at import: a pool worker of a plain objective starts without numpy
+
         new, old = np.asarray(new, dtype=np.float64), np.asarray(old, dtype=np.float64)
         result = new >= old if self.direction == "max" else new <= old
         return result if reduction is None else reduction(result)
@@ -120,6 +120,8 @@ class QuantilePruner(Pruner):
         pool = self.pools[step]
         if len(pool) < max(self.warmup, 1):
             return False
+        import numpy as np
+
         q = self.q if self.direction == "max" else 1.0 - self.q
         threshold = np.quantile(pool, q)
         return not bool(self.is_better_or_equal(partial_results[step], threshold))
@@ -165,6 +167,8 @@ class TopKPruner(Pruner):
             return
         self.top.append(partial)
         if len(self.top) > self.k:
+            import numpy as np
+
             finals.append(partial[-1])
             worst = int(np.argmin(finals) if self.direction == "max" else np.argmax(finals))
             del self.top[worst]

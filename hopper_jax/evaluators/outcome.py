@@ -7,8 +7,6 @@ import math
 import numbers
 from typing import Any
 
-import numpy as np
-
 OK, FAILED, PRUNED = "ok", "failed", "pruned"
 
 
@@ -38,16 +36,21 @@ def as_value(result: Any) -> tuple[float | None, str | None]:
         return (None, "returned NaN") if result != result else (result, None)
     if result is None:
         return None, "returned None (a missing 'return'? to skip a candidate raise hopper_jax.PruneEvaluation)"
-    if isinstance(result, bool | np.bool_):
+    if isinstance(result, bool):
         return None, f"returned a bool ({result!r}); return a number"
-    if isinstance(result, numbers.Real):
-        value = float(result)
-    elif hasattr(result, "shape") and hasattr(result, "dtype"):
+    if hasattr(result, "shape") and hasattr(result, "dtype"):  # numpy or JAX scalars and arrays
+        import numpy as np  # loaded by whoever made `result`; a pool worker of plain objectives never needs it
+
         if tuple(result.shape) != ():
             return None, f"returned an array of shape {tuple(result.shape)}; return a scalar"
-        if np.dtype(result.dtype).kind not in "iuf":
+        kind = np.dtype(result.dtype).kind
+        if kind == "b":
+            return None, f"returned a bool ({result!r}); return a number"
+        if kind not in "iuf":
             return None, f"returned a {result.dtype} scalar; return a real number"
         value = float(np.asarray(result))
+    elif isinstance(result, numbers.Real):
+        value = float(result)
     else:
         return None, f"returned {type(result).__name__} {result!r}; return a real number"
     if math.isnan(value):

@@ -16,7 +16,8 @@ def test_real_scalars_are_values(value):
 
 @pytest.mark.parametrize("value, problem", [(None, "None"), (float("nan"), "NaN"), (np.float32(np.nan), "NaN"),
                                             (np.zeros(2), "shape"), ("a", "str"), (True, "bool"),
-                                            (np.array("x"), "scalar")])
+                                            (np.array("x"), "scalar"), (np.True_, "bool"),
+                                            (jnp.bool_(False), "bool")])
 def test_unusable_values_explain_themselves(value, problem):
     number, message = as_value(value)
     assert number is None and problem in message
