@@ -2,7 +2,9 @@
 
 Every row is one fresh interpreter running the same program under `import pyhopper` and under
 `import hopper_jax as pyhopper` (end to end, imports and start-up included), the two alternating:
-- pool: `n_jobs=5`, 10 trivial steps, and `n_jobs=4`, 20 steps of `time.sleep(0.2)`;
+- pool: `n_jobs=5`, 10 trivial steps, and `n_jobs=4`, 20 steps of `time.sleep(0.2)`: the whole program's wall
+  time and, timed inside it, the import line, `Search(...)` and `run()` up to its first result (the pool's
+  start-up);
 - runtime: a 5-D sphere for `runtime="2s"` and `"10s"`: evaluations made and the share of random seeding
   (phase 1 should hold a quarter of the time the search had).
 
@@ -28,18 +30,28 @@ from benchmarks import report  # noqa: E402
 from benchmarks.machine import fmt, markdown_table  # noqa: E402
 
 LIBRARIES = {"PyHopper 1.2.3": "import pyhopper", "hopper_jax": "import hopper_jax as pyhopper"}
+PARTS = {"import": "of which: the import line", "search": "of which: Search(...) (hopper_jax imports JAX here)",
+         "first": "of which: run() to its first result (pool start-up and the first proposal)"}
 
 POOL = """
 import time, json, sys
+started = time.perf_counter()
 {import_line}
+imported = time.perf_counter()
+class First(pyhopper.callbacks.Callback):
+    at = None
+    def on_evaluate_end(self, candidate, f, info):
+        self.at = self.at or time.perf_counter()
 def objective(params, pause={pause}):
     if pause:
         time.sleep(pause)
     return -(params["x"] - 0.3) ** 2
 if __name__ == "__main__":
     search = pyhopper.Search(x=pyhopper.float(0, 1))
-    search.run(objective, "max", steps={steps}, n_jobs={n_jobs}, quiet=True)
-    print(json.dumps({{"evaluations": len(search.history)}}))
+    first, running = First(), time.perf_counter()
+    search.run(objective, "max", steps={steps}, n_jobs={n_jobs}, quiet=True, callbacks=[first])
+    print(json.dumps({{"evaluations": len(search.history), "import": imported - started,
+                      "search": running - imported, "first": first.at - running}}))
 """
 
 RUNTIME = """
@@ -78,15 +90,17 @@ def pool_rows(repeats: int, directory: pathlib.Path, quick: bool = False) -> lis
              ("n_jobs=4, 20 steps of 0.2 s", dict(n_jobs=4, steps=20, pause=0.2))][: 1 if quick else None]
     rows = []
     for label, case in cases:
-        walls: dict[str, list[float]] = {lib: [] for lib in LIBRARIES}
+        seconds: dict[str, dict[str, list[float]]] = {lib: {} for lib in LIBRARIES}
         for repeat in range(repeats):
             for lib, import_line in LIBRARIES.items():
                 wall, result = run_program(POOL.format(import_line=import_line, **case), directory,
                                            f"pool_{repeat}")
                 assert result["evaluations"] >= case["steps"] * 0.8, (lib, result)
-                walls[lib].append(wall)
-        ours, theirs = (statistics.median(walls[lib]) for lib in LIBRARIES.keys().__reversed__())
-        rows.append([label, fmt(theirs, 3), fmt(ours, 3), fmt(ours / theirs, 3)])
+                for part, value in [("whole program", wall), *((part, result[part]) for part in PARTS)]:
+                    seconds[lib].setdefault(part, []).append(value)
+        for part in ["whole program", *PARTS]:
+            ours, theirs = (statistics.median(seconds[lib][part]) for lib in reversed(LIBRARIES))
+            rows.append([label, PARTS.get(part, part), fmt(theirs, 3), fmt(ours, 3), fmt(ours / theirs, 3)])
     return rows
 
 
@@ -116,8 +130,8 @@ def main(argv: list[str] | None = None) -> None:
         runtimes = runtime_rows(["1s"] if args.quick else ["2s", "10s"], repeats, directory)
     text = report.assemble(
         "### A small process pool: wall seconds of the whole program (fresh interpreter; median of "
-        f"{repeats})\n\n" + markdown_table(["program", "PyHopper 1.2.3 s", "hopper_jax s", "ratio hopper_jax / "
-                                            "PyHopper"], pools),
+        f"{repeats})\n\n" + markdown_table(["program", "part", "PyHopper 1.2.3 s", "hopper_jax s",
+                                            "ratio hopper_jax / PyHopper"], pools),
         "### A short runtime budget, 5-D sphere: evaluations made and the share of random seeding (median of "
         f"{repeats})\n\n" + markdown_table(["runtime", "library", "evaluations", "random-seeding share"], runtimes),
         "Notes: each row runs `benchmarks/bench_first_hour.py`'s program text in a new interpreter, so imports, "
