@@ -187,6 +187,7 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         step = temperature * jnp.exp(log_step)
         if block:
             y = jnp.asarray(block.scale) * step * cov.step(block, key, temperature, selected, state.factor)
+        may_stay = jnp.any(selected & scaled)  # a float moves: a discrete parameter may keep its value
         index, moved, scalars = [], [], {}
         for j, (enc, z) in enumerate(zip(encodings, state.best)):
             nothing = enc.size + jnp.arange(slots[j], dtype=jnp.int32)
@@ -198,7 +199,7 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
                 new = reflect_unit(new) if isinstance(enc, Continuous) else new
                 where = jnp.arange(size, dtype=jnp.int32)
             else:
-                where, new = enc.moves(draws, z, step, temperature, slots[j])
+                where, new = enc.moves(draws, z, step, temperature, slots[j], may_stay)
             where = jnp.where(jnp.any(selected & block.params) if j in in_block else selected[unit_of[j]], where,
                               nothing)
             if conditional[j]:  # switched on by a choice: a fresh sample, as in phase 1

@@ -206,10 +206,12 @@ class Encoding:
     def sample(self, draws: Draws) -> jax.Array:
         raise NotImplementedError
 
-    def move(self, draws: Draws, z: jax.Array, step: jax.Array, index: jax.Array | None = None) -> jax.Array:
+    def move(self, draws: Draws, z: jax.Array, step: jax.Array, index: jax.Array | None = None,
+             may_stay: jax.Array | bool = False) -> jax.Array:
         """Phase-2 move of a flat vector of elements (at flat `index`, or all when None).
 
-        `step` is temperature × the adaptive step multiplier.
+        `step` is temperature × the adaptive step multiplier. `may_stay` (a bool scalar): a discrete element
+        may keep its value (another parameter of the row moves for sure); False: every element changes.
         """
         raise NotImplementedError
 
@@ -224,13 +226,13 @@ class Encoding:
         raise NotImplementedError
 
     def moves(self, draws: Draws, z: jax.Array, step: jax.Array, temperature: jax.Array,
-              slots: int | None = None) -> tuple[jax.Array, jax.Array]:
+              slots: int | None = None, may_stay: jax.Array | bool = False) -> tuple[jax.Array, jax.Array]:
         """A phase-2 move of leaf `z`: (positions (slots,) int32, new values (slots,)).
 
         round(T · cap) elements move (at least one, at most `cap`), at distinct positions; an unused slot k
         holds position size + k (out of range: nothing there). With a slot per element (small leaves, or
         `slots` = size) the moved elements are drawn among all; otherwise the flat leaf is split into `cap`
-        strata and one position is drawn in each chosen stratum.
+        strata and one position is drawn in each chosen stratum. `may_stay`: see `move`.
         """
         flat, cap, size = z.reshape(-1), self.cap, self.size
         slots = cap if slots is None else slots
@@ -242,7 +244,7 @@ class Encoding:
             lower, width = jnp.asarray(bounds[:-1]), jnp.asarray(np.diff(bounds))
             offset = jnp.minimum(jnp.floor(draws.uniform((slots,)) * width).astype(jnp.int32), width - 1)
             positions = lower + offset
-        moved = self.move(draws, flat[positions], step, positions)
+        moved = self.move(draws, flat[positions], step, positions, may_stay)
         return jnp.where(chosen, positions, size + jnp.arange(slots, dtype=jnp.int32)), moved
 
     def perturb(self, draws: Draws, z: jax.Array, step: jax.Array, temperature: jax.Array) -> jax.Array:
@@ -267,7 +269,7 @@ class Continuous(Encoding):
     def sample(self, draws):
         return draws.uniform(self.shape)
 
-    def move(self, draws, z, step, index=None):
+    def move(self, draws, z, step, index=None, may_stay=False):
         return reflect_unit(z + BOUNDED_STEP * step * draws.normal(z.shape))
 
     def decode_at(self, z, index):
@@ -307,7 +309,7 @@ class Unbounded(Encoding):
     def sample(self, draws):
         return draws.normal(self.shape)
 
-    def move(self, draws, z, step, index=None):
+    def move(self, draws, z, step, index=None, may_stay=False):
         return z + UNBOUNDED_STEP * step * draws.normal(z.shape)
 
     def decode_at(self, z, index):
@@ -320,8 +322,10 @@ class Unbounded(Encoding):
 class Discrete(Encoding):
     """An index k in [0, levels - 1] decoded by `first + step k`, `base ** (first + k)` or a table.
 
-    Ordinal moves go ±max(1, |N| · 0.3 · step · (levels - 1)) levels, symmetric and reflected at the ends
-    (PyHopper's were biased downwards). Nominal moves jump to a uniformly drawn *other* level.
+    Ordinal moves go ±round(|N| · 0.3 · step · (levels - 1)) levels, symmetric and reflected at the ends
+    (PyHopper's were biased downwards); nominal moves draw a level uniformly. Either may keep the value, as
+    PyHopper's moves do, when another parameter of the candidate moves for sure (`may_stay`); otherwise an
+    ordinal move goes at least one level and a nominal one jumps to another level.
     """
 
     dtype = jnp.int32
@@ -338,16 +342,18 @@ class Discrete(Encoding):
     def sample(self, draws):
         return draws.integers(self.shape, jnp.int32(self.levels))
 
-    def move(self, draws, k, step, index=None):
+    def move(self, draws, k, step, index=None, may_stay=False):
         levels = jnp.broadcast_to(_flat(self.levels, index).astype(jnp.int32), k.shape)
         top = levels - 1
         magnitude, sign = draws.normal(k.shape), draws.uniform(k.shape)
-        if not self.ordinal:  # a uniformly drawn *other* level
-            jump = 1 + draws.integers(k.shape, jnp.maximum(top, 1))
-            return jnp.where(levels > 1, (k + jump) % jnp.maximum(levels, 1), k)
+        if not self.ordinal:  # a uniformly drawn level, or a uniformly drawn *other* level
+            words = draws.take(2 * k.size).reshape(*k.shape, 2)
+            any_level = integers_of(words, jnp.maximum(levels, 1))
+            other = (k + 1 + integers_of(words, jnp.maximum(top, 1))) % jnp.maximum(levels, 1)
+            return jnp.where(levels > 1, jnp.where(may_stay, any_level, other), k)
         draws.take(2 * k.size)  # the nominal jump's words, unused: every move takes the same words
         spread = BOUNDED_STEP * step * top.astype(jnp.float32)
-        size = jnp.maximum(1.0, jnp.round(jnp.abs(magnitude) * spread))
+        size = jnp.maximum(jnp.where(may_stay, 0.0, 1.0), jnp.round(jnp.abs(magnitude) * spread))
         size = jnp.minimum(size, top.astype(jnp.float32)).astype(jnp.int32)
         up = sign < 0.5
         # reflect at the ends without overflow: every quantity stays within [0, top]
@@ -355,8 +361,8 @@ class Discrete(Encoding):
         new_up = jnp.where(size <= room_up, k + size, top - (size - room_up))
         new_down = jnp.where(size <= room_down, k - size, size - room_down)
         new = jnp.clip(jnp.where(up, new_up, new_down), 0, top)
-        # a reflection can bring a move back to its start: then step one level inwards instead
-        return jnp.where((new == k) & (top > 0), jnp.where(k < top, k + 1, k - 1), new)
+        # a reflection can bring a forced move back to its start: then step one level inwards instead
+        return jnp.where((new == k) & (top > 0) & (size > 0), jnp.where(k < top, k + 1, k - 1), new)
 
     def decode_at(self, k, index):
         if self.table is not None:

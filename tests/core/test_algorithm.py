@@ -477,3 +477,28 @@ def test_phase_1_sampling_in_row_batches_gives_the_same_population_as_one_vmap(m
     for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(batched)):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(whole[0][0], whole[0][1])  # rows differ: keys were not reused
+
+
+def test_discrete_values_may_stay_only_in_rows_where_a_float_moves():
+    # one float, two ints and a nominal choice; cold rows move one or two parameters
+    space = Space({"x": hj.float(0, 1), "k": hj.int(0, 20), "j": hj.int(0, 3), "c": hj.choice("a", "b", "c")})
+    algo = hj.hopper(space, seeding_fraction=0.0, start_temperature=0.5, end_temperature=0.5)
+    state = algo.init()
+    kept_beside_a_float = changed_alone = rows_alone = 0
+    for seed in range(8):
+        population = jax.jit(algo.ask)(jax.random.key(seed), state, jnp.full((256,), 0.5))
+        actions = np.asarray(population.actions)
+        values = np.stack([np.asarray(v).reshape(256) for v in algo.decode(population)], axis=1)
+        start = np.asarray([float(np.asarray(v).reshape(-1)[0]) for v in space.decode(state.best)])
+        for row, action in zip(values, actions):
+            moved = action == MUTATE
+            differs = row != start
+            assert not np.any(differs & ~moved)  # only what was chosen moves
+            if moved[0]:
+                kept_beside_a_float += int(np.sum(moved[1:] & ~differs[1:]))
+            else:
+                rows_alone += 1
+                changed_alone += int(np.all(differs[moved]))
+    assert rows_alone > 200
+    assert changed_alone == rows_alone  # no float moves: every chosen discrete parameter changes
+    assert kept_beside_a_float > 50  # beside a moving float, some keep their value (as in PyHopper)

@@ -29,8 +29,8 @@ def encoding_of(param):
 def _jitted(encoding):
     """(move, sample) of a scalar encoding, vectorised over N elements and jitted once per encoding."""
     if id(encoding) not in _JITTED:
-        def move(key, k, step):
-            return encoding.move(Draws(key, N * encoding.move_draws), k, step)
+        def move(key, k, step, may_stay=False):
+            return encoding.move(Draws(key, N * encoding.move_draws), k, step, None, may_stay)
 
         def sample(key):
             return jax.vmap(lambda one: encoding.sample(Draws(one, encoding.sample_draws)))(jax.random.split(key, N))
@@ -39,10 +39,12 @@ def _jitted(encoding):
     return _JITTED[id(encoding)][1:]
 
 
-def moves_from(encoding, start: int, step: float, seed: int = 0) -> np.ndarray:
-    """N independent ordinal/nominal moves of a scalar Discrete encoding from level `start`."""
+def moves_from(encoding, start: int, step: float, seed: int = 0, may_stay: bool = False) -> np.ndarray:
+    """N independent ordinal/nominal moves of a scalar Discrete encoding from level `start` (`may_stay`: a
+    float of the candidate moves too, so the value may stay)."""
     move, _ = _jitted(encoding)
-    return np.asarray(move(jax.random.key(seed), jnp.full((N,), start, jnp.int32), jnp.float32(step)))
+    return np.asarray(move(jax.random.key(seed), jnp.full((N,), start, jnp.int32), jnp.float32(step),
+                           jnp.bool_(may_stay)))
 
 
 def samples_of(encoding, seed: int = 0) -> np.ndarray:
@@ -230,6 +232,24 @@ def test_nominal_move_never_returns_the_same_index():
         assert set(new.tolist()) == set(range(4)) - {start}
         counts = np.bincount(new, minlength=4)[[i for i in range(4) if i != start]]
         assert counts.min() > 0.28 * N  # uniform over the other three
+
+
+def test_a_discrete_value_may_stay_when_a_float_moves_with_it():
+    # ordinal: a rounded normal step of 0.3 · step · (levels - 1) levels, zero included
+    for step, stay in ((0.05, 1.0), (0.2, math.erf(0.5 / (BOUNDED_STEP * 0.2 * 10) / math.sqrt(2)))):
+        free = moves_from(INT_0_10, 5, step, seed=11, may_stay=True)
+        assert abs(np.mean(free == 5) - stay) < 0.03, (step, np.mean(free == 5), stay)
+        assert abs(np.mean(free > 5) - np.mean(free < 5)) < 0.03  # still symmetric
+    wide = moves_from(INT_0_10, 5, 1.0, seed=12, may_stay=True)
+    assert 0.1 < np.mean(wide == 5) < 0.3 and np.all(np.abs(wide - 5) <= 5)
+    assert np.all(moves_from(INT_0_10, 0, 1.0, seed=13, may_stay=True) >= 0)
+    # nominal: uniform over all options, the current one included
+    nominal = encoding_of(hj.choice("a", "b", "c", "d"))
+    counts = np.bincount(moves_from(nominal, 2, 1.0, seed=14, may_stay=True), minlength=4)
+    assert counts.min() > 0.22 * N and counts.max() < 0.28 * N
+    # from the same draws the forced move never keeps the value, the free one about a quarter of the time
+    forced, free = (moves_from(nominal, 2, 1.0, seed=15, may_stay=stay) for stay in (False, True))
+    assert np.all(forced != 2) and np.mean(free == 2) > 0.2
 
 
 def test_bool_move_flips():
