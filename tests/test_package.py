@@ -16,6 +16,14 @@ def test_importing_the_package_does_not_import_jax_until_a_name_needs_it():
     assert out == "False True"
 
 
+def test_a_search_imports_optax_and_chex_only_to_trace_its_functions():
+    out = _run("import sys, hopper_jax as hj; s = hj.Search(x=hj.float(0, 1), n=hj.int(0, 3)); "
+               "a = [m in sys.modules for m in ('optax', 'chex')]; "
+               "s.run(lambda p: p['x'], 'max', steps=3, seed=0, quiet=True, mode='python'); "
+               "print(a, 'jax' in sys.modules)")
+    assert out == "[False, False] True"  # (the run itself may load its functions from the engine cache)
+
+
 def test_every_public_name_resolves_and_star_import_gives_them():
     for name in hj.__all__:
         assert getattr(hj, name) is not None, name
