@@ -9,6 +9,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _refuse_to_load():
+    raise ImportError("the objective's module is missing here")
+
+
+class LoadsNowhere:
+    """An objective that pickles but cannot be loaded in a worker process (unpickling raises ImportError)."""
+
+    def __reduce__(self):
+        return _refuse_to_load, ()
+
+    def __call__(self, candidate):
+        return 0.0
+
+
 def run_quick(script: str, timeout: float = 300) -> str:
     """stdout of `python benchmarks/<script> --quick` on the CPU (fails the test on a non-zero exit)."""
     env = {**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from support import evaluate_all
+from support import LoadsNowhere, evaluate_all
 
 from hopper_jax.evaluators import FAILED, OK, PRUNED, PruneEvaluation, should_prune
 from hopper_jax.evaluators import pool as pool_module
@@ -207,18 +207,6 @@ def test_unpicklable_objective_fails_before_any_worker_starts(monkeypatch):
         ProcessPool(lambda c: c if lock else 0, {}, 2)
     with pytest.raises(ValueError, match="n_jobs"):
         ProcessPool(probe, {}, "several")
-
-
-def _refuse_to_load():
-    raise ImportError("the objective's module is missing here")
-
-
-class LoadsNowhere:
-    def __reduce__(self):
-        return _refuse_to_load, ()
-
-    def __call__(self, c):
-        return 0.0
 
 
 def test_an_objective_that_cannot_load_in_a_worker_is_reported():

@@ -8,6 +8,7 @@ import textwrap
 import time
 
 import pytest
+from support import LoadsNowhere
 
 import hopper_jax as hj
 
@@ -67,18 +68,6 @@ def test_pool_runs_lambdas_and_keeps_exception_types():
     with pytest.raises(KeyError) as info:
         hj.Search(x=hj.float(-1, 1), n=hj.int(8, 8)).run(slow_then_fail, "max", steps=6, n_jobs=2, quiet=True)
     assert any("Traceback" in note for note in getattr(info.value, "__notes__", []))
-
-
-def _missing_module():
-    raise ImportError("the objective's module is missing in the worker")
-
-
-class LoadsNowhere:
-    def __reduce__(self):
-        return _missing_module, ()
-
-    def __call__(self, p):
-        return 0.0
 
 
 def child_pids() -> set[int]:
