@@ -30,6 +30,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from importlib import metadata
@@ -283,8 +284,6 @@ rotating with the seed.
 def _timeline(label: str, run: Callable[[list], None]) -> str:
     """A markdown table of `run(ends)` from cold JAX caches: every trace, lowering and XLA compile over 20 ms,
     with its thread, start and end in seconds from the call; `run` appends when each batch of training ended."""
-    import threading
-
     kinds = {"jaxpr_trace_duration": "trace", "jaxpr_to_mlir_module_duration": "lower",
              "backend_compile_duration": "XLA compile"}
     events: list[list[str]] = []

@@ -483,13 +483,13 @@ def test_discrete_values_may_stay_only_in_rows_where_a_float_moves():
     # one float, two ints and a nominal choice; cold rows move one or two parameters
     space = Space({"x": hj.float(0, 1), "k": hj.int(0, 20), "j": hj.int(0, 3), "c": hj.choice("a", "b", "c")})
     algo = hj.hopper(space, seeding_fraction=0.0, start_temperature=0.5, end_temperature=0.5)
-    state = algo.init()
+    state, ask = algo.init(), jax.jit(algo.ask)
+    start = np.asarray([float(np.asarray(v).reshape(-1)[0]) for v in space.decode(state.best)])
     kept_beside_a_float = changed_alone = rows_alone = 0
     for seed in range(8):
-        population = jax.jit(algo.ask)(jax.random.key(seed), state, jnp.full((256,), 0.5))
+        population = ask(jax.random.key(seed), state, jnp.full((256,), 0.5))
         actions = np.asarray(population.actions)
         values = np.stack([np.asarray(v).reshape(256) for v in algo.decode(population)], axis=1)
-        start = np.asarray([float(np.asarray(v).reshape(-1)[0]) for v in space.decode(state.best)])
         for row, action in zip(values, actions):
             moved = action == MUTATE
             differs = row != start
