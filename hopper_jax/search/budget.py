@@ -39,7 +39,7 @@ class Budget:
     seeding_ratio: float = 0.25
     step: int = 0  # steps done in this run
     elapsed_before: float = 0.0  # seconds carried over from an interrupted run
-    started: float = dataclasses.field(default_factory=time.monotonic)
+    started: float = dataclasses.field(default_factory=lambda: time.monotonic())  # read at call time (a test's clock)
     candidate_seconds: float = 0.0  # running estimate of one evaluation's wall time
     warmup: float | None = None  # seconds of the runtime spent starting up (see mark_warm), once known
     seed: int = 0  # drives endless mode's random progress and phases
