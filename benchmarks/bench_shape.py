@@ -1,8 +1,10 @@
 """Ablations of phase 2's moves on bench_quality's functions: hopper_jax with its defaults against the same
-search with one lever off (`--switch`):
+search with one lever changed (`--switch`):
 
 - `shape`: moves along the axes only (`covariance_limit=0`, the algorithm before the learned shape);
-- `restarts`: a search whose step has shrunk to the floor stays there (`algorithm.RESTARTS = False`).
+- `restarts`: a search whose step has shrunk to the floor stays there (`algorithm.RESTARTS = False`);
+- `float64`: float64 search coordinates (`float(..., dtype="float64")`, both variants under 64-bit JAX)
+  against the float32 default.
 
 Both variants run in one process, function by function, for both modes (JAX mode, population 32; Python mode,
 one candidate at a time), with the same seeds and budget. The switch is a module setting that the engine caches'
@@ -12,19 +14,24 @@ changes.
     python benchmarks/bench_shape.py --quick
     python benchmarks/bench_shape.py --dims 2 10 --budget 5000 --seeds 5
     python benchmarks/bench_shape.py --switch restarts --dims 2 10 100 --budget 5000 --seeds 5
+    python benchmarks/bench_shape.py --switch float64 --dims 2 10 --budget 5000 --seeds 5
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import statistics
 import sys
 import time
+from types import ModuleType
 
 os.environ["HOPPER_JAX_CACHE_DIR"] = "off"  # before hopper_jax is imported
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
 
 from benchmarks import optimizers, report  # noqa: E402
 from benchmarks.functions import FUNCTION_NAMES  # noqa: E402
@@ -32,20 +39,34 @@ from benchmarks.machine import fmt, markdown_table  # noqa: E402
 from hopper_jax.core import algorithm, covariance  # noqa: E402
 from hopper_jax.search import compiled  # noqa: E402
 
-#: switch -> (module, setting, {variant name: value}); the default variant first, the ablated one last
+@dataclasses.dataclass(frozen=True)
+class Switch:
+    """A module setting and its variants (the default first, the one compared against last)."""
+
+    module: ModuleType
+    setting: str
+    variants: dict
+    title: str
+    solved: float = report.SOLVED  # values at or below it tie
+    floor: float = 1e-10  # added to values in the log ratios (the float resolution that matters)
+    x64: bool = False  # run under jax_enable_x64
+
+
 SWITCHES = {
-    "shape": (covariance, "COVARIANCE_LIMIT",
-              {"learned shape (default)": covariance.COVARIANCE_LIMIT, "axis moves (limit 0)": 0}),
-    "restarts": (algorithm, "RESTARTS", {"restarts (default)": True, "no restarts": False}),
+    "shape": Switch(covariance, "COVARIANCE_LIMIT",
+                    {"learned shape (default)": covariance.COVARIANCE_LIMIT, "axis moves (limit 0)": 0},
+                    "Phase 2's learned shape against axis moves"),
+    "restarts": Switch(algorithm, "RESTARTS", {"restarts (default)": True, "no restarts": False},
+                       "Phase 2 restarting its steps at the floor against staying there"),
+    "float64": Switch(optimizers, "HJ_FLOAT_DTYPE", {"float64 coordinates": "float64", "float32 (default)": "float32"},
+                      "float64 search coordinates against float32", solved=1e-30, floor=1e-30, x64=True),
 }
-TITLES = {"shape": "Phase 2's learned shape against axis moves",
-          "restarts": "Phase 2 restarting its steps at the floor against staying there"}
 MODES = {"jax": optimizers.run_hopper_jax, "python": optimizers.run_hopper_jax_seq}
 
 
 def run_cell(fn: str, d: int, budget: int, seeds: int, mode: str, switch: str, value) -> float:
     """Median best f − f* over seeds of one (function, d, mode) cell with the switch's setting at `value`."""
-    module, setting, _ = SWITCHES[switch]
+    module, setting = SWITCHES[switch].module, SWITCHES[switch].setting
     saved = getattr(module, setting)
     setattr(module, setting, value)
     compiled.clear()  # functions compiled under the other setting
@@ -56,14 +77,15 @@ def run_cell(fn: str, d: int, budget: int, seeds: int, mode: str, switch: str, v
         compiled.clear()
 
 
-def summary(values: dict, names: list[str]) -> str:
-    """Per variant: cells won or tied (within 1 % or both solved), and the mean log10 ratio to the axis moves."""
-    rows = []
+def summary(values: dict, names: list[str], switch: Switch) -> str:
+    """Per variant: cells won or tied (within 1 % or both solved), and the mean log10 ratio to the last variant
+    (each value plus the switch's floor)."""
+    rows, floor = [], switch.floor
     base = names[-1]
     for name in names:
         wins = sum(1 for cell in values.values()
-                   if cell[name] <= min(cell.values()) * 1.01 or cell[name] <= report.SOLVED)
-        ratios = [math.log10((cell[name] + 1e-10) / (cell[base] + 1e-10)) for cell in values.values()]
+                   if cell[name] <= min(cell.values()) * 1.01 or cell[name] <= switch.solved)
+        ratios = [math.log10((cell[name] + floor) / (cell[base] + floor)) for cell in values.values()]
         rows.append([name, str(wins), fmt(statistics.mean(ratios), 3)])
     return markdown_table(["variant", f"cells won or tied (of {len(values)})", f"mean log10(value / {base})"], rows)
 
@@ -80,7 +102,10 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.quick:
         args.functions, args.dims, args.budget, args.seeds = ["rosenbrock_rot"], [2], 1000, 1
-    variants = SWITCHES[args.switch][2]
+    switch = SWITCHES[args.switch]
+    if switch.x64:
+        jax.config.update("jax_enable_x64", True)
+    variants = switch.variants
     start, names = time.perf_counter(), list(variants)
     values: dict[tuple, dict[str, float]] = {}
     for fn in args.functions:
@@ -91,12 +116,14 @@ def main(argv: list[str] | None = None) -> None:
                 print(fn, d, mode, {k: fmt(v) for k, v in values[(fn, d, mode)].items()}, flush=True)
     table = markdown_table(["function", "d", "mode", *names],
                            [[fn, str(d), mode, *(fmt(cell[n]) for n in names)] for (fn, d, mode), cell in values.items()])
-    title = (f"### {TITLES[args.switch]}: median best f − f* over {args.seeds} seeds, "
+    title = (f"### {switch.title}: median best f − f* over {args.seeds} seeds, "
              f"{args.budget} evaluations")
     notes = ("Notes: functions, box and optimum as in bench_quality; hopper_jax defaults otherwise (JAX mode: "
              f"population {optimizers.HJ_POPULATION}). The learned shape applies to continuous blocks of at most "
              f"{covariance.COVARIANCE_LIMIT} elements, so both variants are the same algorithm above that.")
-    report.emit(report.assemble(title, table, "#### Summary", summary(values, names), notes,
+    if switch.x64:
+        notes += " Both variants ran under jax_enable_x64."
+    report.emit(report.assemble(title, table, "#### Summary", summary(values, names, switch), notes,
                                 total_s=time.perf_counter() - start), report.output_path(args))
 
 

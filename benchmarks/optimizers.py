@@ -36,6 +36,7 @@ OPENES_LR: float = 0.05  # Adam; evosax default SGD(1e-3) barely moves in 78 gen
 OPENES_STD_START: float = 2.0
 OPENES_STD_END: float = 0.05  # exponential decay over the run
 HJ_POPULATION: int = 32
+HJ_FLOAT_DTYPE: str = "float32"  # hopper_jax's coordinate type ("float64" needs jax_enable_x64)
 RANDOM_CHUNK: int = 512
 
 
@@ -254,7 +255,7 @@ def run_hopper_jax(fn_name: str, d: int, budget: int, seed: int) -> tuple[float,
     import hopper_jax as hj
 
     f = make_jax(fn_name, d)
-    space = {"x": hj.float(LOWER, UPPER, shape=(d,))}
+    space = {"x": hj.float(LOWER, UPPER, shape=(d,), dtype=HJ_FLOAT_DTYPE)}
     return _timed(lambda: hopper_jax_minimize(space, lambda c: f(c["x"]), budget, seed, "jax"))
 
 
@@ -263,7 +264,7 @@ def run_hopper_jax_seq(fn_name: str, d: int, budget: int, seed: int) -> tuple[fl
     import hopper_jax as hj
 
     f = make_numpy(fn_name, d)
-    space = {"x": hj.float(LOWER, UPPER, shape=(d,))}
+    space = {"x": hj.float(LOWER, UPPER, shape=(d,), dtype=HJ_FLOAT_DTYPE)}
     return _timed(lambda: hopper_jax_minimize(space, lambda c: float(f(c["x"])), budget, seed, "python"))
 
 

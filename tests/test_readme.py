@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import jax
 import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -32,7 +33,11 @@ def test_snippet_runs_as_pasted(index, tmp_path, monkeypatch):
     heading, code = snippets()[index]
     monkeypatch.chdir(tmp_path)
     namespace = {"__name__": f"readme_snippet_{index}"}
-    exec(compile(code, f"README.md ({heading})", "exec"), namespace)  # noqa: S102 - our own README
+    x64 = jax.config.jax_enable_x64
+    try:
+        exec(compile(code, f"README.md ({heading})", "exec"), namespace)  # noqa: S102 - our own README
+    finally:
+        jax.config.update("jax_enable_x64", x64)  # a snippet that turns on 64-bit JAX does so for itself
     searches = [value for value in namespace.values() if type(value).__name__ == "Search"]
     for search in searches:  # a snippet that searches must have found something
         assert search.best_f is not None and len(search.history) > 0

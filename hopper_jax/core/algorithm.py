@@ -55,7 +55,10 @@ KEEP, MUTATE, RESAMPLE = 0, 1, 2
 SUCCESS_TARGET = 0.2
 #: Change of log_step per unit of (success - target) / (1 - target), for one sequential evaluation.
 STEP_ADAPTATION = 0.2
+#: Range of log_step: exp(-12) times the step at temperature 1 is about float32's resolution of the unit box.
 LOG_STEP_RANGE = (-12.0, 1.0)
+#: The floor of log_step with float64 coordinates: exp(-28) ≈ 7e-13, above float64's resolution.
+LOG_STEP_FLOOR_64 = -28.0
 #: A phase-2 search whose log_step falls to the floor has converged as far as its steps resolve: it starts
 #: again from full steps (log_step 0) around the best (False: it stays at the floor).
 RESTARTS = True
@@ -65,7 +68,7 @@ class HopperState(NamedTuple):
     """The search state; a pytree of arrays."""
 
     best: tuple[jax.Array, ...]  # internal encoding of the best candidate, one array per array leaf
-    best_score: jax.Array  # () float32, maximised; -inf until a finite score is told
+    best_score: jax.Array  # () float32 (float64 with float64 coordinates), maximised; -inf until a finite score
     log_step: jax.Array  # () float32, log of the adaptive step multiplier
     count: jax.Array  # () int32, candidates told so far
     merged: tuple[jax.Array, ...]  # all improving moves of the last population applied at once
@@ -138,7 +141,10 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
     unit_of = space.array_leaves  # parameter index of each array leaf
     driven = [space.leaves[i].host_driven for i in space.array_leaves]
     conditional = [bool(space.leaves[i].conditions) for i in space.array_leaves]
-    floats = [enc.dtype == jnp.float32 and not drive for enc, drive in zip(encodings, driven)]
+    floats = [jnp.issubdtype(enc.dtype, jnp.floating) and not drive for enc, drive in zip(encodings, driven)]
+    score_dtype = space.score_dtype
+    # the step floor: float64 coordinates resolve steps far below float32's (see LOG_STEP_RANGE)
+    log_step_range = (LOG_STEP_FLOOR_64 if space.float64 else LOG_STEP_RANGE[0], LOG_STEP_RANGE[1])
     block = cov.find_block(encodings, [f and not c for f, c in zip(floats, conditional)], unit_of, n_params,
                            cov.COVARIANCE_LIMIT if covariance_limit is None else covariance_limit)
     in_block = {j: (offset, size) for j, offset, size, _, _ in (block.leaves if block else ())}
@@ -152,7 +158,7 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
     def init() -> HopperState:
         # numpy values put on the device: no eager XLA program (each costs a compile the first time)
         best = tuple(jax.device_put(np.asarray(z)) for z in space.initial_encoding())
-        scalars = jax.device_put((np.float32(-np.inf), np.float32(0.0), np.int32(0), np.bool_(False)))
+        scalars = jax.device_put((score_dtype(-np.inf), np.float32(0.0), np.int32(0), np.bool_(False)))
         return HopperState(best, *scalars[:3], best, scalars[3], *cov.identity(block.size if block else 0))
 
     sample_draws = sum(enc.sample_draws for enc in encodings)
@@ -189,7 +195,7 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
     def perturb_one(key, words, selected, state, temperature, failures):
         """One phase-2 row: per array leaf, (positions, new values) of its moved elements."""
         draws = Draws.resume(words, 1 + n_params)
-        log_step = after_failures(state.log_step, failures, failure_change)
+        log_step = after_failures(state.log_step, failures, failure_change, log_step_range[0])
         step = temperature * jnp.exp(log_step)
         if block:
             y = jnp.asarray(block.scale) * step * cov.step(block, key, temperature, selected, state.factor)
@@ -296,7 +302,7 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         import chex
 
         chex.assert_shape(scores, population.local.shape)  # at trace time: one score per row
-        scores = jnp.where(jnp.isnan(scores), -jnp.inf, jnp.asarray(scores, jnp.float32))
+        scores = jnp.where(jnp.isnan(scores), -jnp.inf, jnp.asarray(scores, score_dtype))
         winner = jnp.argmax(scores)
         improved = scores[winner] > state.best_score
         best = tuple(jnp.where(improved, z, b) for z, b in zip(views.row(population, winner), state.best))
@@ -304,15 +310,15 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         n_local = jnp.sum(counted)
         successes = jnp.sum(jnp.where(scores > state.best_score, counted, 0.0))  # of the counted rows
         if sequential:
-            log_step = after_failures(state.log_step, n_local - successes, failure_change)
-            log_step = jnp.minimum(log_step + successes * success_change, LOG_STEP_RANGE[1])
+            log_step = after_failures(state.log_step, n_local - successes, failure_change, log_step_range[0])
+            log_step = jnp.minimum(log_step + successes * success_change, log_step_range[1])
         else:
             rate = successes / jnp.maximum(n_local, 1)
             pressure = (rate - SUCCESS_TARGET) / (1 - SUCCESS_TARGET)
             change = step_adaptation * jnp.sqrt(n_local.astype(jnp.float32)) * pressure
-            log_step = jnp.clip(state.log_step + jnp.where(n_local > 0, change, 0.0), *LOG_STEP_RANGE)
+            log_step = jnp.clip(state.log_step + jnp.where(n_local > 0, change, 0.0), *log_step_range)
             if RESTARTS:  # converged: full steps again
-                log_step = jnp.where(log_step <= LOG_STEP_RANGE[0], 0.0, log_step)
+                log_step = jnp.where(log_step <= log_step_range[0], 0.0, log_step)
         best_score = jnp.maximum(state.best_score, scores[winner])
         rows = jnp.arange(scores.shape[0])
         given_rows = rows < (population.n_given if population.given and population.given[0].shape[0] else 0)
@@ -332,11 +338,11 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
     return Hopper(init, ask, tell, views.decode, views.encode, views.row, views.fingerprints, views.given)
 
 
-def after_failures(log_step: jax.Array, failures: jax.Array, change: float) -> jax.Array:
+def after_failures(log_step: jax.Array, failures: jax.Array, change: float,
+                   floor: float = LOG_STEP_RANGE[0]) -> jax.Array:
     """log_step after `failures` sequential failures, each lowering it by `change` (a dyadic number: exact in
     float32) down to the floor, where, with `RESTARTS`, it starts again from 0 (in closed form, so that a
     speculative block of rows gets the values one-at-a-time tells would give)."""
-    floor = LOG_STEP_RANGE[0]
     lowered = jnp.maximum(log_step - failures * change, floor)
     if not RESTARTS:
         return lowered

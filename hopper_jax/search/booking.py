@@ -106,7 +106,7 @@ class Booking:
 
     # ---- one candidate (Python objectives) -----------------------------------------------------------
     def record(self, candidate: Any, objects: dict, outcome: Outcome, info: ParamInfo, key: int,
-               values: tuple | None = None) -> tuple[np.float32, bool]:
+               values: tuple | None = None) -> tuple[np.floating, bool]:
         """Book one evaluation; return its internal score (see `scores_of`; -inf unless usable) and whether
         it became the best."""
         info.finished_at = info.finished_at or time.time()
@@ -118,13 +118,13 @@ class Booking:
             self._fail(candidate, outcome, info)
             stats.failed += 1
             self._log(candidate, None, info, outcome, key)
-            return np.float32(-np.inf), False
+            return self.space.score_dtype(-np.inf), False
         if outcome.status == PRUNED:
             info.is_pruned = True
             stats.pruned += 1
             self.callbacks.on_evaluate_pruned(candidate, info)
             self._log(candidate, None, info, outcome, key)
-            return np.float32(-np.inf), False
+            return self.space.score_dtype(-np.inf), False
         f = outcome.value
         if f in (math.inf, -math.inf):
             self._check_infinity(f)
@@ -132,7 +132,7 @@ class Booking:
         stats.best_f = f if stats.best_f is None else self._better(stats.best_f, f)
         self.callbacks.on_evaluate_end(candidate, f, info)
         self._log(candidate, f, info, outcome, key)
-        score = scores_of(f, self.state.direction)[()]
+        score = scores_of(f, self.state.direction, self.space.score_dtype)[()]
         improved = self.state.improves(score)
         if improved:
             self.new_best(score, Best(f, candidate, dict(objects), values))
@@ -177,8 +177,8 @@ class Booking:
         self.callbacks.on_duplicate_sampled(candidate, info)
         self._advance(steps)
 
-    def new_best(self, score: np.float32, best: Best) -> None:
-        self.state.score, self.state.best = np.float32(score), best
+    def new_best(self, score: np.floating, best: Best) -> None:
+        self.state.score, self.state.best = self.space.score_dtype(score), best
         if self.progress is not None:
             self.progress.new_best(best.f)
 
@@ -257,7 +257,7 @@ class Booking:
         best = None
         if winner >= 0:  # values None: decoded from the core state when read
             best = Best(float(result.f[winner]), None, {}, self.row_values(result, winner))
-            self.new_best(scores_of(best.f, self.state.direction)[()], best)
+            self.new_best(scores_of(best.f, self.state.direction, self.space.score_dtype)[()], best)
         if not self.callbacks.defines(*ROW_HOOKS):
             if best is not None and self.callbacks.defines("on_new_best"):
                 self.callbacks.on_new_best(self.row_candidate(result, winner), best.f, infos[winner])

@@ -170,7 +170,7 @@ def restore_state(engine: Any, tree: dict, meta: dict, codec: Codec) -> list:
     state.core = HopperState(**core, **{name: getattr(fresh, name) for name in missing})
     state.best = Best(meta["best_f"], python_side["best"], python_side["objects"],
                       tuple(np.asarray(v) for v in tree["best_values"]))
-    state.score = np.float32(meta["score"])
+    state.score = engine.space.score_dtype(meta["score"])
     state.queue = [Encoded(*entry) for entry in python_side["queue"]]
     state.initial = state.queue[0] if meta["initial_pending"] else None
     state.steps_done, state.draws = meta["steps_done"], meta["draws"]

@@ -2,8 +2,8 @@
 
 Tracing and compiling propose / decode / tell costs 0.6 s or more per space on a CPU. They are built from
 the space and the algorithm only (never from a `Search`), and kept in a small cache keyed by
-`Space.signature()` and the temperature schedule, so a process that runs several searches over the same
-space (seeds, restarts, a test suite) builds them once. Each is a `PersistentFunction`: its executables
+`Space.signature()`, the temperature schedule and `jax_enable_x64`, so a process that runs several searches
+over the same space (seeds, restarts, a test suite) builds them once. Each is a `PersistentFunction`: its executables
 are also kept on disk (`hopper_jax.persistence.executables`), so a later process loads them instead of
 tracing and compiling. `clear()` empties the in-process cache (the files stay).
 """
@@ -80,7 +80,7 @@ def compiled(space: Space, algo: Hopper, schedule: tuple) -> Compiled:
     signature = space.signature()
     if signature is None:  # an encoding this cache cannot compare: compile for this search alone, keep nothing
         return _build(space, algo, None)
-    key = (signature, schedule)
+    key = (signature, schedule, bool(jax.config.jax_enable_x64))  # 64-bit JAX traces other programs
     if key in _cache:
         _cache.move_to_end(key)
     else:

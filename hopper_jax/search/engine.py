@@ -63,7 +63,7 @@ class Engine:
     def tell(self, population: Population, scores: np.ndarray, sequential: bool = False) -> None:
         functions = self.compiled()
         tell = functions.tell_sequential if sequential else functions.tell
-        self.state.core = tell(self.state.core, population, np.asarray(scores, np.float32))
+        self.state.core = tell(self.state.core, population, np.asarray(scores, self.space.score_dtype))
 
     def objective_keys(self, first_step: int, size: int) -> jax.Array:
         """(size,) PRNG keys for a key-taking JAX objective: one per step, apart from the proposal keys."""

@@ -83,9 +83,9 @@ def generation_step(algo: Hopper):
 
     def tell(state, table, told):
         rows = (jnp.arange(told.duplicate.shape[0]) < told.count) & ~told.duplicate
-        values = told.values.astype(jnp.float32)
-        # as `state.scores_of`: clipped to the finite float32 range (the worst infinity is a value), NaN never wins
-        limit = jnp.finfo(jnp.float32).max
+        values = told.values.astype(state.best_score.dtype)  # the core's score type: float32 or float64
+        # as `state.scores_of`: clipped to the finite range (the worst infinity is a value), NaN never wins
+        limit = jnp.finfo(values.dtype).max
         scores = jnp.where(rows & ~jnp.isnan(values), jnp.clip(told.sign * values, -limit, limit), -jnp.inf)
         winner = jnp.argmax(scores).astype(jnp.int32)
         improved = scores[winner] > state.best_score

@@ -98,7 +98,7 @@ class Generation:
             if self.full[j]:
                 return python_value(leaf.param, self.leaves[j][i])
             mean, std, low, high = (float(x) for x in self.leaves[j][i])
-            dtype = "int64" if isinstance(leaf.param, d.IntParameter) else "float32"
+            dtype = "int64" if isinstance(leaf.param, d.IntParameter) else np.dtype(leaf.encoding.dtype).name
             return ArraySummary(tuple(leaf.encoding.shape), dtype, mean, std, low, high)
 
         return space.build(leaf_value)

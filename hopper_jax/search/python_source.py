@@ -165,8 +165,8 @@ class PythonSource:
         else:
             block = job.block
             if block.told is None:
-                block.told, block.scores = np.zeros(block.host[2].shape[0], bool), np.full(block.host[2].shape[0],
-                                                                                            -np.inf, np.float32)
+                rows = block.host[2].shape[0]
+                block.told, block.scores = np.zeros(rows, bool), np.full(rows, -np.inf, self.engine.space.score_dtype)
                 self._tells.append(block)
             block.told[job.row], block.scores[job.row] = True, score
         if improved and job.block is not None:
@@ -183,7 +183,7 @@ class PythonSource:
                 drawn = True
             else:
                 population, score, drawn_row = entry
-                self.engine.tell(population, np.asarray([score], np.float32), sequential=True)
+                self.engine.tell(population, np.asarray([score]), sequential=True)
                 drawn |= drawn_row
         if drawn:  # proposing and telling drawn candidates are compiled: the search runs at its speed from now
             self.budget.mark_warm()

@@ -71,7 +71,7 @@ class Search:
         self.engine = Engine(self._space, state, schedule)
         state.core = self.engine.algo.init()
         state.best = Best(objects=self._space.initial_objects())
-        state.score = np.float32(-np.inf)
+        state.score = self._space.score_dtype(-np.inf)
         state.table = None
 
     # ---- what the search knows ------------------------------------------------------------------------

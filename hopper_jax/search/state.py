@@ -4,9 +4,9 @@ One explicit object, written by the shell's own code paths only through its fiel
 best, its score and the step-size adaptation, on the device), the best as the user sees it, the PRNG seed
 and step counter that fix every draw, the queue of guesses and the duplicate caches.
 
-One best: the core's `tell` decides which candidate is the best (float32 scores, strict improvement); the
-shell mirrors that decision with `improves` (the same rule on the host) and only stores the user's value
-and dict of the candidate the core kept.
+One best: the core's `tell` decides which candidate is the best (float32 scores, float64 with float64
+coordinates; strict improvement); the shell mirrors that decision with `improves` (the same rule on the
+host) and only stores the user's value and dict of the candidate the core kept.
 """
 
 from __future__ import annotations
@@ -22,21 +22,23 @@ from .candidates import Encoded
 
 
 #: The largest float32: internal scores are clipped to ±this, so that the worst infinity (+inf when
-#: minimising) is a value that the first such candidate can hold as the best, and a finite value beats it.
+#: minimising) is a value that the first such candidate can hold as the best, and a finite value beats it
+#: (±the largest float64 with float64 coordinates).
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
-def scores_of(values: Any, direction: str) -> np.ndarray | np.float32:
-    """Internal scores of objective values, as the core compares them: float32, maximised, clipped to
-    ±FLOAT32_MAX, NaN → -inf (a numpy float32 for one Python number, else an array)."""
+def scores_of(values: Any, direction: str, dtype: type = np.float32) -> np.ndarray | np.generic:
+    """Internal scores of objective values, as the core compares them: `dtype` (the space's `score_dtype`),
+    maximised, clipped to its finite range, NaN → -inf (a numpy scalar for one Python number, else an array)."""
+    limit = FLOAT32_MAX if dtype is np.float32 else float(np.finfo(dtype).max)
     if isinstance(values, float | int):  # one evaluation (the common case): a numpy scalar, no array
         score = values if direction == "max" else -values
-        if -FLOAT32_MAX <= score <= FLOAT32_MAX:
-            return np.float32(score)
-        return np.float32(-np.inf) if score != score else np.float32(FLOAT32_MAX if score > 0 else -FLOAT32_MAX)
+        if -limit <= score <= limit:
+            return dtype(score)
+        return dtype(-np.inf) if score != score else dtype(limit if score > 0 else -limit)
     values = np.asarray(values, np.float64)
-    scores = np.clip(values if direction == "max" else -values, -FLOAT32_MAX, FLOAT32_MAX).astype(np.float32)
-    return np.where(np.isnan(scores), np.float32(-np.inf), scores)
+    scores = np.clip(values if direction == "max" else -values, -limit, limit).astype(dtype)
+    return np.where(np.isnan(scores), dtype(-np.inf), scores)
 
 
 @dataclasses.dataclass
@@ -55,7 +57,7 @@ class SearchState:
 
     core: HopperState
     best: Best
-    score: np.float32 = np.float32(-np.inf)  # the core's best score, mirrored on the host
+    score: np.floating = np.float32(-np.inf)  # the core's best score, mirrored on the host (its score_dtype)
     seed: int | None = None
     steps_done: int = 0  # candidates drawn over all runs: with the seed, it fixes every PRNG key
     draws: int = 0  # sample_solution / mutate_from_best calls, each with its own key
@@ -65,7 +67,7 @@ class SearchState:
     table: SeenTable | None = None  # JAX mode's bounded device cache of fingerprints, between runs
     direction: str | None = None
 
-    def improves(self, score: np.float32) -> bool:
+    def improves(self, score: np.floating) -> bool:
         """True when `score` (see `scores_of`) would make the core replace its best: strictly better."""
         return bool(score > self.score)
 

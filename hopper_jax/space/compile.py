@@ -41,10 +41,14 @@ class Leaf:
 
 def encoding_of(param: d.Parameter) -> Encoding | None:
     if isinstance(param, d.FloatParameter):
+        if param.float64 and not jax.config.jax_enable_x64:
+            raise ValueError('float(dtype="float64") needs 64-bit JAX: call jax.config.update("jax_enable_x64", '
+                             'True) at the start of the program, before any JAX array is made (or drop dtype= '
+                             'to search in float32).')
         if param.lb is None:
-            return Unbounded(param.shape)
+            return Unbounded(param.shape, param.float64)
         grid = None if param.precision is None else d.grid_limits(param.lb, param.ub, param.precision, param.log)
-        return Continuous(param.lb, param.ub, param.log, param.precision, grid, param.shape)
+        return Continuous(param.lb, param.ub, param.log, param.precision, grid, param.shape, param.float64)
     if isinstance(param, d.IntParameter):
         return Discrete(param.levels, param.shape, first=param.first, step=param.step, base=param.power_of)
     if isinstance(param, d.ChoiceParameter):
@@ -125,6 +129,16 @@ class Space:
                 for option_index, option in enumerate(node.options):
                     if contains_parameter(option):
                         self._collect(option, path + (option_index,), conditions + ((index, option_index),))
+
+    @property
+    def float64(self) -> bool:
+        """True when a parameter searches in float64 coordinates (`float(..., dtype="float64")`)."""
+        return any(getattr(leaf.encoding, "float64", False) for leaf in self.leaves)
+
+    @property
+    def score_dtype(self) -> type:
+        """The type in which the core compares objective values: float64 with float64 coordinates, else float32."""
+        return np.float64 if self.float64 else np.float32
 
     def leaf_index(self, param: d.Parameter) -> int:
         return self._leaf_of_node[id(param)]
@@ -328,6 +342,8 @@ def python_value(param: d.Parameter, value: np.ndarray) -> Any:
         return np.asarray(value)
     if param.precision is not None:
         out = float(d.round_to_grid(float(value), param.precision, param.log))
+    elif param.float64:
+        out = float(value)
     else:
         out = float(str(np.float32(value)))  # the shortest decimal that is this float32
     return out if param.lb is None else min(max(out, float(param.lb)), float(param.ub))

@@ -138,7 +138,8 @@ class FloatParameter(Parameter, _HookMixin):
     """A real number or array: bounded (linear or log scale, optionally on a decimal grid) or unbounded."""
 
     def __init__(self, lb=None, ub=None, fmt=None, init=None, log=None, precision=None, shape=None,
-                 mutation_fn=None, seeding_fn=None):
+                 mutation_fn=None, seeding_fn=None, dtype=None):
+        self.float64 = _coordinate_type(dtype)
         if fmt is not None:
             if log is not None or precision is not None:
                 raise ValueError("float(): pass either fmt or log/precision, not both (fmt sets both).")
@@ -187,6 +188,18 @@ class FloatParameter(Parameter, _HookMixin):
                 f"({'significant digits' if self.log else 'decimals'}); round it, e.g. {rounded.tolist()}"
             )
         return value
+
+
+def _coordinate_type(dtype: Any) -> builtins.bool:
+    """True for float64 search coordinates (`dtype="float64"`), False for the float32 default."""
+    try:
+        kind = None if dtype is None else np.dtype(dtype)
+    except TypeError:
+        kind = "unknown"
+    if kind not in (None, np.float32, np.float64):
+        raise ValueError(f"float(dtype={dtype!r}): the coordinate type is 'float32' (the default) or 'float64' "
+                         f"(finer steps, under jax.config.update('jax_enable_x64', True))")
+    return kind == np.float64
 
 
 def _as_int_array(value: Any, arg: str) -> np.ndarray:
@@ -366,9 +379,13 @@ def integer(lb=None, ub=None, init=None, multiple_of=None, power_of=None, shape=
 
 
 def real(lb=None, ub=None, fmt=None, init=None, log=None, precision=None, shape=None, mutation_fn=None,
-         seeding_fn=None) -> FloatParameter:
-    """Real number(s) in [lb, ub]; `fmt='0.2f'` → 0.01 grid, `fmt='0.1g'` → log scale, 1 significant digit."""
-    return FloatParameter(lb, ub, fmt, init, log, precision, shape, mutation_fn, seeding_fn)
+         seeding_fn=None, dtype=None) -> FloatParameter:
+    """Real number(s) in [lb, ub]; `fmt='0.2f'` → 0.01 grid, `fmt='0.1g'` → log scale, 1 significant digit.
+
+    `dtype="float64"` searches in float64 coordinates (and compares objective values in float64): for
+    minima sharper than float32's 1e-7 of the range. It needs `jax.config.update("jax_enable_x64", True)`
+    before the search is built; values reach the objective as float64."""
+    return FloatParameter(lb, ub, fmt, init, log, precision, shape, mutation_fn, seeding_fn, dtype)
 
 
 def choice(*options, init_index=None, init=_NO_INIT, is_ordinal=False, mutation_fn=None,

@@ -2,8 +2,8 @@
 
 Every built-in parameter lives inside jit in an internal encoding that is easy to perturb:
 
-- `Continuous`: a float32 position `z` in the unit box [0, 1] (linear or log scale, optional grid);
-- `Unbounded`: the float32 value itself;
+- `Continuous`: a float32 (or float64) position `z` in the unit box [0, 1] (linear or log scale, optional grid);
+- `Unbounded`: the float32 (or float64) value itself;
 - `Discrete`: an int32 level index `k` in [0, levels - 1] (integers, powers, choices).
 
 `decode` maps the encoding to the numeric value the objective sees (inside bounds, on the grid);
@@ -253,28 +253,39 @@ class Encoding:
         return z.reshape(-1).at[index].set(moved, mode="drop", unique_indices=True).reshape(self.shape)
 
 
-class Continuous(Encoding):
+class _Real(Encoding):
+    """A real encoding whose coordinates are float32, or float64 when asked (`float(..., dtype="float64")`,
+    under `jax_enable_x64`): draws stay float32, positions and steps added to them take the coordinate type."""
+
+    float64: bool = False
+
+    @property
+    def dtype(self):
+        return jnp.float64 if self.float64 else jnp.float32
+
+
+class Continuous(_Real):
     """A bounded real: z in [0, 1] ↦ lo + z (hi - lo), or the same on log scale; optional decimal grid."""
 
-    dtype = jnp.float32
-
     def __init__(self, lb: np.ndarray, ub: np.ndarray, log: bool, precision: int | None,
-                 grid: tuple[np.ndarray, np.ndarray] | None, shape: tuple[int, ...]):
+                 grid: tuple[np.ndarray, np.ndarray] | None, shape: tuple[int, ...], float64: bool = False):
         self.shape, self.log, self.precision = shape, log, precision
         self.lb, self.ub = lb, ub
         self.lo = np.log(lb) if log else lb
         self.width = (np.log(ub) if log else ub) - self.lo
         self.grid = grid
+        if float64:  # only then an attribute: a float32 leaf's settings (its cache key) stay as they were
+            self.float64 = True
 
     def sample(self, draws):
-        return draws.uniform(self.shape)
+        return draws.uniform(self.shape).astype(self.dtype)
 
     def move(self, draws, z, step, index=None, may_stay=False):
         return reflect_unit(z + BOUNDED_STEP * step * draws.normal(z.shape))
 
     def decode_at(self, z, index):
         def setting(value):
-            return _flat(value, index).astype(jnp.float32)
+            return _flat(value, index).astype(self.dtype)
 
         x = setting(self.lo) + z * setting(self.width)
         x = jnp.exp(x) if self.log else x
@@ -287,27 +298,27 @@ class Continuous(Encoding):
         x = np.log(x) if self.log else x
         with np.errstate(divide="ignore", invalid="ignore"):
             z = np.where(self.width > 0, (x - self.lo) / np.where(self.width > 0, self.width, 1.0), 0.5)
-        return np.clip(z, 0.0, 1.0).astype(np.float32)
+        return np.clip(z, 0.0, 1.0).astype(self.dtype)
 
 
 def _round_grid(x: jax.Array, precision: int, log: bool) -> jax.Array:
     if not log:
-        quantum = jnp.float32(10.0**-precision)
+        quantum = jnp.asarray(10.0**-precision, x.dtype)
     else:
         quantum = 10.0 ** (jnp.floor(jnp.log10(jnp.abs(x))) - (precision - 1))
     return jnp.round(x / quantum) * quantum
 
 
-class Unbounded(Encoding):
+class Unbounded(_Real):
     """A real with no bounds: phase 1 draws N(0, 1), phase 2 adds N(0, step²)."""
 
-    dtype = jnp.float32
-
-    def __init__(self, shape: tuple[int, ...]):
+    def __init__(self, shape: tuple[int, ...], float64: bool = False):
         self.shape = shape
+        if float64:
+            self.float64 = True
 
     def sample(self, draws):
-        return draws.normal(self.shape)
+        return draws.normal(self.shape).astype(self.dtype)
 
     def move(self, draws, z, step, index=None, may_stay=False):
         return z + UNBOUNDED_STEP * step * draws.normal(z.shape)
@@ -316,7 +327,7 @@ class Unbounded(Encoding):
         return z
 
     def encode(self, value):
-        return np.broadcast_to(np.asarray(value, np.float32), self.shape).copy()
+        return np.broadcast_to(np.asarray(value, self.dtype), self.shape).copy()
 
 
 class Discrete(Encoding):

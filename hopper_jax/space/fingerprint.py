@@ -34,6 +34,10 @@ def _bits(value: jax.Array) -> jax.Array:
     value = value.reshape(-1)
     if value.dtype == jnp.bool_:
         return value.astype(jnp.uint32)
+    if value.dtype == jnp.float64:  # float64 coordinates: both halves of each value count
+        value = jnp.where(value == 0, 0.0, value)  # -0.0 → 0.0
+        halves = jax.lax.bitcast_convert_type(value, jnp.uint32)  # (n, 2)
+        return halves[:, 0] ^ _mix(halves[:, 1])
     if jnp.issubdtype(value.dtype, jnp.floating):
         value = value.astype(jnp.float32)
         value = jnp.where(value == 0, jnp.float32(0.0), value)  # -0.0 → 0.0
