@@ -92,11 +92,16 @@ def test_float64_is_part_of_the_space_signature(x64):
     assert Space(space("float32")).score_dtype is np.float32
 
 
-def test_a_float64_search_resumes_from_its_checkpoint(x64, tmp_path):
-    first = hj.Search(space("float64"))
-    first.run(python_loss, "min", steps=200, seed=0, quiet=True, checkpoint_path=tmp_path / "ck")
-    resumed = hj.Search(space("float64"))
-    resumed.run(python_loss, "min", steps=400, seed=0, quiet=True, checkpoint_path=tmp_path / "ck")
+@pytest.mark.parametrize("mode", ["python", "jax"])
+def test_a_float64_search_resumes_from_its_checkpoint(x64, tmp_path, mode):
+    def run(steps):
+        search = hj.Search(space("float64"))
+        kwargs = {} if mode == "python" else {"mode": "jax", "population_size": 8}
+        objective = python_loss if mode == "python" else jax_loss
+        search.run(objective, "min", steps=steps, seed=0, quiet=True, checkpoint_path=tmp_path / "ck", **kwargs)
+        return search
+
+    first, resumed = run(200), run(400)
     assert len(resumed.history) == 400 and resumed.history.fs[:200] == first.history.fs  # went on from step 200
     assert resumed.state.score.dtype == np.float64
     assert resumed.best_f <= first.best_f
