@@ -7,6 +7,9 @@ a caller fetches what it needs.
 
 from __future__ import annotations
 
+import atexit
+import functools
+import gc
 from typing import Any
 
 import jax
@@ -19,6 +22,20 @@ from .compiled import Compiled, compiled, schedule_identity, seed_key
 from .state import SearchState
 
 
+@functools.cache
+def collect_once_at_exit() -> None:
+    """At interpreter exit (once per process that built an engine): collect the garbage there is, then
+    `gc.freeze()` what is alive, so that the collections of the interpreter's teardown do not walk JAX's
+    hundred thousand objects again. Teardown went from 0.25 to 0.10 s after a small search (RESULTS §35), a
+    quarter of a short pool program's wall time. Garbage that exists at exit is finalised as usual."""
+    atexit.register(_collect_and_freeze)
+
+
+def _collect_and_freeze() -> None:
+    gc.collect()
+    gc.freeze()
+
+
 class Engine:
     """Propose, decode and tell for one space and schedule, on one `SearchState`.
 
@@ -27,6 +44,7 @@ class Engine:
 
     def __init__(self, space: Space, state: SearchState, schedule: tuple[float, float] | Schedule = (1.0, 0.2)):
         self.space, self.state = space, state
+        collect_once_at_exit()
         self.schedule_id: tuple | None = None
         self.reschedule(schedule)
         self.key: jax.Array | None = None  # the PRNG key of the state's seed
