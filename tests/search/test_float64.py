@@ -106,3 +106,16 @@ def test_a_float64_search_resumes_from_its_checkpoint(x64, tmp_path, mode):
     assert resumed.state.score.dtype == np.float64
     assert resumed.best_f <= first.best_f
     assert float(resumed.state.core.best_score) == -resumed.best_f
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_internal_scores_keep_the_space_score_type_and_clip_infinities_to_its_range(dtype):
+    from hopper_jax.search.state import scores_of
+
+    limit = np.finfo(dtype).max
+    one = scores_of(1e7 + 1e-6, "min", dtype)
+    assert type(one) is dtype and one == dtype(-(1e7 + 1e-6))
+    many = scores_of([float("inf"), float("-inf"), float("nan"), 2.0], "max", dtype)
+    assert many.dtype == dtype
+    assert list(many) == [limit, -limit, -np.inf, 2.0]
+    assert scores_of(float("inf"), "min", dtype) == -limit  # the worst value, held as a value
