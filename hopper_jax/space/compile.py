@@ -130,12 +130,12 @@ class Space:
                     if contains_parameter(option):
                         self._collect(option, path + (option_index,), conditions + ((index, option_index),))
 
-    @property
+    @functools.cached_property
     def float64(self) -> bool:
         """True when a parameter searches in float64 coordinates (`float(..., dtype="float64")`)."""
         return any(getattr(leaf.encoding, "float64", False) for leaf in self.leaves)
 
-    @property
+    @functools.cached_property
     def score_dtype(self) -> type:
         """The type in which the core compares objective values: float64 with float64 coordinates, else float32."""
         return np.float64 if self.float64 else np.float32
