@@ -21,16 +21,12 @@ from ..core.seen import SeenTable
 from .candidates import Encoded
 
 
-#: The largest float32: internal scores are clipped to ±this, so that the worst infinity (+inf when
-#: minimising) is a value that the first such candidate can hold as the best, and a finite value beats it
-#: (±the largest float64 with float64 coordinates).
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
 def scores_of(values: Any, direction: str, dtype: type = np.float32) -> np.ndarray | np.generic:
     """Internal scores of objective values, as the core compares them: `dtype` (the space's `score_dtype`),
-    maximised, clipped to its finite range, NaN → -inf (a numpy scalar for one Python number, else an array)."""
-    limit = FLOAT32_MAX if dtype is np.float32 else float(np.finfo(dtype).max)
+    maximised, NaN → -inf (a numpy scalar for one Python number, else an array). Scores are clipped to the
+    type's finite range, so that the worst infinity (+inf when minimising) is a value that the first such
+    candidate can hold as the best, and a finite value beats it."""
+    limit = float(np.finfo(dtype).max)
     if isinstance(values, float | int):  # one evaluation (the common case): a numpy scalar, no array
         score = values if direction == "max" else -values
         if -limit <= score <= limit:
