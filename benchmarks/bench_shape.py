@@ -3,6 +3,8 @@ search with one lever changed (`--switch`):
 
 - `shape`: moves along the axes only (`covariance_limit=0`, the algorithm before the learned shape);
 - `restarts`: a search whose step has shrunk to the floor stays there (`algorithm.RESTARTS = False`);
+- `walls`: a bounded move past a wall folded back inside (`encodings.WALLS = "reflect"`) instead of landing
+  on the wall;
 - `float64`: float64 search coordinates (`float(..., dtype="float64")`, both variants under 64-bit JAX)
   against the float32 default, with every optimum moved off the float32 grid.
 
@@ -15,6 +17,7 @@ changes.
     python benchmarks/bench_shape.py --dims 2 10 --budget 5000 --seeds 5
     python benchmarks/bench_shape.py --switch restarts --dims 2 10 100 --budget 5000 --seeds 5
     python benchmarks/bench_shape.py --switch float64 --dims 2 10 --budget 5000 --seeds 5
+    python benchmarks/bench_shape.py --switch walls --dims 2 10 100 --budget 500 --seeds 5
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from benchmarks.functions import FUNCTION_NAMES  # noqa: E402
 from benchmarks.machine import fmt, markdown_table  # noqa: E402
 from hopper_jax.core import algorithm, covariance  # noqa: E402
 from hopper_jax.search import compiled  # noqa: E402
+from hopper_jax.space import encodings  # noqa: E402
 
 @dataclasses.dataclass(frozen=True)
 class Switch:
@@ -61,6 +65,8 @@ SWITCHES = {
                     "Phase 2's learned shape against axis moves"),
     "restarts": Switch(algorithm, "RESTARTS", {"restarts (default)": True, "no restarts": False},
                        "Phase 2 restarting its steps at the floor against staying there"),
+    "walls": Switch(encodings, "WALLS", {"clip (default)": "clip", "reflect": "reflect"},
+                    "Bounded moves clipped at the walls against reflected"),
     "float64": Switch(optimizers, "HJ_FLOAT_DTYPE", {"float64 coordinates": "float64", "float32 (default)": "float32"},
                       "float64 search coordinates against float32 (optima off the float32 grid)", solved=1e-30,
                       floor=1e-30, x64=True, off_grid=True),

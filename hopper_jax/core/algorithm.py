@@ -46,7 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..space.compile import Space
-from ..space.encodings import Continuous, Draws, random_subset, reflect_unit
+from ..space.encodings import Continuous, Draws, into_unit_box, random_subset
 from . import covariance as cov
 from .population import Population, layout
 
@@ -208,7 +208,7 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
             elif j in in_block:  # every element: the step of one block leaf moves the correlated others
                 offset, size = in_block[j]
                 new = z.reshape(-1) + y[offset:offset + size]
-                new = reflect_unit(new) if isinstance(enc, Continuous) else new
+                new = into_unit_box(new, z.reshape(-1)) if isinstance(enc, Continuous) else new
                 where = jnp.arange(size, dtype=jnp.int32)
             else:
                 where, new = enc.moves(draws, z, step, temperature, slots[j], may_stay)
@@ -289,7 +289,7 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
                 out.append(b)
             else:
                 m = m.reshape(enc.shape)
-                out.append(reflect_unit(m) if isinstance(enc, Continuous) else m)
+                out.append(into_unit_box(m) if isinstance(enc, Continuous) else m)
         return tuple(out)
 
     def tell(state: HopperState, population: Population, scores: jax.Array, sequential: bool = False) -> HopperState:

@@ -1,7 +1,8 @@
-"""Tests for hopper_jax.space.encodings: reflection, moves (symmetry, nominal jumps), mutation cap, decode."""
+"""Tests for hopper_jax.space.encodings: walls, moves (symmetry, nominal jumps), mutation cap, decode."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import jax
@@ -14,8 +15,9 @@ from hypothesis import strategies as st
 import hopper_jax as hj
 from hopper_jax.space import declarations as d
 from hopper_jax.space.compile import Space
-from hopper_jax.space.encodings import (BOUNDED_STEP, Continuous, Discrete, Draws, Unbounded, mutation_cap,
-                                       random_subset, reflect_unit)
+from hopper_jax.space import encodings
+from hopper_jax.space.encodings import (BOUNDED_STEP, Continuous, Discrete, Draws, Unbounded, into_unit_box,
+                                       mutation_cap, random_subset)
 
 #: batch size of every move / sample helper, fixed so that compiled functions are reused
 N = 4096
@@ -56,30 +58,61 @@ INT_0_10 = encoding_of(hj.int(0, 10))
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# reflect_unit
+# into_unit_box
+
+WALLS = pytest.mark.parametrize("walls", ["clip", "reflect"])
 
 
+@contextlib.contextmanager
+def walls_set_to(walls: str):
+    saved, encodings.WALLS = encodings.WALLS, walls
+    try:
+        yield
+    finally:
+        encodings.WALLS = saved
+
+
+@WALLS
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=1, max_size=32))
-def test_reflect_unit_maps_any_real_into_unit_interval(values):
-    out = np.asarray(reflect_unit(jnp.asarray(np.resize(np.asarray(values, np.float32), 32))))
+@given(values=st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=1, max_size=32))
+def test_into_unit_box_maps_any_real_into_unit_interval(walls, values):
+    with walls_set_to(walls):
+        out = np.asarray(into_unit_box(jnp.asarray(np.resize(np.asarray(values, np.float32), 32))))
     assert np.all(out >= 0.0) and np.all(out <= 1.0)
 
 
+@WALLS
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=32))
-def test_reflect_unit_is_identity_on_unit_interval(values):
+@given(values=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=32))
+def test_into_unit_box_is_identity_on_unit_interval(walls, values):
     z = np.resize(np.asarray(values, np.float32), 32)
-    out = np.asarray(reflect_unit(jnp.asarray(z)))
+    with walls_set_to(walls):
+        out = np.asarray(into_unit_box(jnp.asarray(z)))
     flushed = np.abs(z) < np.finfo(np.float32).tiny  # XLA flushes denormals to zero
     np.testing.assert_array_equal(out[~flushed], z[~flushed])
     assert np.all(out[flushed] <= np.finfo(np.float32).tiny)
 
 
-def test_reflect_unit_reflects_at_the_walls():
-    z = jnp.asarray([-0.25, 1.25, 2.25, -1.75, 3.0, -2.0, 1.0, 0.0], jnp.float32)
-    np.testing.assert_allclose(np.asarray(reflect_unit(z)), [0.25, 0.75, 0.25, 0.25, 1.0, 0.0, 1.0, 0.0],
-                               atol=1e-6)
+Z_PAST_THE_WALLS = jnp.asarray([-0.25, 1.25, 2.25, -1.75, 3.0, -2.0, 1.0, 0.0], jnp.float32)
+
+
+def test_into_unit_box_lands_a_move_from_inside_on_the_wall_it_passed_by_default():
+    assert encodings.WALLS == "clip"
+    np.testing.assert_array_equal(np.asarray(into_unit_box(Z_PAST_THE_WALLS)), [0, 1, 1, 0, 1, 0, 1, 0])
+    inside = jnp.full(Z_PAST_THE_WALLS.shape, 0.5, jnp.float32)
+    np.testing.assert_array_equal(np.asarray(into_unit_box(Z_PAST_THE_WALLS, inside)), [0, 1, 1, 0, 1, 0, 1, 0])
+
+
+def test_into_unit_box_folds_a_move_from_a_wall_back_inside():
+    start = jnp.asarray([0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0], jnp.float32)
+    np.testing.assert_allclose(np.asarray(into_unit_box(Z_PAST_THE_WALLS, start)),
+                               [0.25, 0.75, 0.25, 0.25, 1.0, 0.0, 1.0, 0.0], atol=1e-6)
+
+
+def test_into_unit_box_reflects_at_the_walls_when_set_to():
+    with walls_set_to("reflect"):
+        out = np.asarray(into_unit_box(Z_PAST_THE_WALLS))
+    np.testing.assert_allclose(out, [0.25, 0.75, 0.25, 0.25, 1.0, 0.0, 1.0, 0.0], atol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -276,9 +309,11 @@ def test_continuous_move_stays_in_unit_box_and_scales_with_step():
     assert np.all((large >= 0) & (large <= 1)) and np.all((small >= 0) & (small <= 1))
     assert np.std(small - 0.5) == pytest.approx(BOUNDED_STEP * 0.01, rel=0.06)
     assert abs(np.mean(small - 0.5)) < 2e-4
-    assert np.std(large) > 0.25  # spread over the whole box after reflection
+    assert np.mean((large == 0.0) | (large == 1.0)) > 0.8  # a large step from inside lands on a wall, mostly
+    near = np.asarray(move(jax.random.key(3), jnp.full((N,), 0.99, jnp.float32), jnp.float32(0.1)))
+    assert np.mean(near == 1.0) == pytest.approx(0.37, abs=0.03)  # P(N(0, 0.03²) > 0.01): on the wall exactly
     edge = np.asarray(move(jax.random.key(2), jnp.full((N,), 1.0, jnp.float32), jnp.float32(0.1)))
-    assert np.all(edge <= 1.0) and np.mean(edge < 1.0) > 0.99  # reflected back inside, not stuck at the wall
+    assert np.all(edge <= 1.0) and np.mean(edge < 1.0) > 0.99  # a move from the wall goes back inside
 
 
 def test_unbounded_move_std_is_step_and_sample_is_standard_normal():
