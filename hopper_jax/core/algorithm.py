@@ -208,7 +208,7 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
             elif j in in_block:  # every element: the step of one block leaf moves the correlated others
                 offset, size = in_block[j]
                 new = z.reshape(-1) + y[offset:offset + size]
-                new = into_unit_box(new, z.reshape(-1)) if isinstance(enc, Continuous) else new
+                new = into_unit_box(new) if isinstance(enc, Continuous) else new
                 where = jnp.arange(size, dtype=jnp.int32)
             else:
                 where, new = enc.moves(draws, z, step, temperature, slots[j], may_stay)

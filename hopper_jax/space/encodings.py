@@ -46,22 +46,19 @@ def moved_elements(temperature: jax.Array, cap: int) -> jax.Array:
     return jnp.clip(jnp.round(temperature * cap), 1, cap).astype(jnp.int32)
 
 
-#: How a bounded move that passes a wall comes back into the unit box. "clip" (the default): a move from inside
-#: lands on the wall, so a bound is reached exactly (as in PyHopper), and a move from a wall is folded back
-#: inside, so it is never a repeat of its start. "reflect": every move is folded back inside, so a bound is
-#: never reached. An ablation setting (benchmarks/RESULTS.md §40); the engine caches' keys do not see it.
+#: How a bounded move that passes a wall comes back into the unit box. "clip" (the default): it lands on the
+#: wall, so a bound is reached exactly and stays reachable, as in PyHopper (a move from the wall outwards
+#: stays there). "reflect": it is folded back inside, so a bound is never reached. An ablation setting
+#: (benchmarks/RESULTS.md §40); the engine caches' keys do not see it.
 WALLS = "clip"
 
 
-def into_unit_box(z: jax.Array, start: jax.Array | None = None) -> jax.Array:
-    """Moved values z brought into [0, 1] as `WALLS` says; `start` (z's shape): where each move began (None:
-    inside, e.g. a sum of moves)."""
-    folded = jnp.mod(z, 2.0)  # a triangle wave of period 2; the final clip catches denormal rounding
-    folded = jnp.where(folded > 1.0, 2.0 - folded, folded)
-    if WALLS == "clip":
-        on_wall = False if start is None else (start <= 0.0) | (start >= 1.0)
-        folded = jnp.where(on_wall, folded, z)
-    return jnp.clip(folded, 0.0, 1.0)
+def into_unit_box(z: jax.Array) -> jax.Array:
+    """Moved values z (any reals) brought into [0, 1] as `WALLS` says."""
+    if WALLS == "reflect":  # a triangle wave of period 2; the clip below catches denormal rounding
+        z = jnp.mod(z, 2.0)
+        z = jnp.where(z > 1.0, 2.0 - z, z)
+    return jnp.clip(z, 0.0, 1.0)
 
 
 #: The largest |2u - 1| of a float32 uniform u from 23 random mantissa bits.
@@ -293,7 +290,7 @@ class Continuous(_Real):
         return draws.uniform(self.shape).astype(self.dtype)
 
     def move(self, draws, z, step, index=None, may_stay=False):
-        return into_unit_box(z + BOUNDED_STEP * step * draws.normal(z.shape), z)
+        return into_unit_box(z + BOUNDED_STEP * step * draws.normal(z.shape))
 
     def decode_at(self, z, index):
         def setting(value):
