@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 import hopper_jax as hj
 from hopper_jax.space import declarations as d
-from hopper_jax.space.compile import Space
 from hopper_jax.space import encodings
+from hopper_jax.space.compile import Space
 from hopper_jax.space.encodings import (BOUNDED_STEP, Continuous, Discrete, Draws, Unbounded, into_unit_box,
                                        mutation_cap, random_subset)
 
