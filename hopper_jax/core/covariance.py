@@ -31,6 +31,10 @@ from ..space.encodings import (BOUNDED_STEP, UNBOUNDED_STEP, Continuous, Draws, 
 
 #: Largest continuous block (elements) that gets a learned covariance (memory and work grow as n²).
 COVARIANCE_LIMIT = 128
+#: Rate of the evolution path of winning block steps, as PATH_RATE / (n + 4): a quarter of CMA-ES's 4 / (n + 4).
+#: A block move changes round(T · cap) of the block's elements (one of two at d = 2 for most of phase 2), so
+#: the path must remember several winning moves to span a diagonal direction (benchmarks/RESULTS.md §41).
+PATH_RATE = 1.0
 #: Pivots of the factorisation are kept above this share of the mean variance (a floor against round-off).
 PIVOT_FLOOR = 1e-12
 
@@ -91,7 +95,7 @@ def adapt(cov: jax.Array, path: jax.Array, ys: jax.Array, improved: jax.Array, w
     """
     n = cov.shape[0]
     mu = jnp.sum(improved).astype(jnp.float32)
-    c_path = 4.0 / (n + 4.0)
+    c_path = PATH_RATE / (n + 4.0)
     c_one = 2.0 / ((n + 1.3) ** 2 + mu)
     c_mu = jnp.minimum(1.0 - c_one, 2.0 * (mu - 2.0 + 1.0 / jnp.maximum(mu, 1.0)) / ((n + 2.0) ** 2 + mu))
     c_mu = jnp.maximum(c_mu, 0.0)
