@@ -5,8 +5,8 @@ search with one lever changed (`--switch`):
 - `restarts`: a search whose step has shrunk to the floor stays there (`algorithm.RESTARTS = False`);
 - `walls`: a bounded move past a wall folded back inside (`encodings.WALLS = "reflect"`) instead of landing
   on the wall;
-- `path`: the learned shape's evolution path at CMA-ES's rate 4/(n + 4) (`covariance.PATH_RATE = 4`)
-  instead of 1/(n + 4);
+- `path`: the learned shape's evolution path at 1/(n + 4) (`covariance.PATH_RATE = 1`), four times longer
+  than CMA-ES's 4/(n + 4);
 - `float64`: float64 search coordinates (`float(..., dtype="float64")`, both variants under 64-bit JAX)
   against the float32 default, with every optimum moved off the float32 grid.
 
@@ -70,8 +70,8 @@ SWITCHES = {
                        "Phase 2 restarting its steps at the floor against staying there"),
     "walls": Switch(encodings, "WALLS", {"clip (default)": "clip", "reflect": "reflect"},
                     "Bounded moves clipped at the walls against reflected"),
-    "path": Switch(covariance, "PATH_RATE", {"path 1/(n+4) (default)": covariance.PATH_RATE, "path 4/(n+4)": 4.0},
-                   "The learned shape's evolution path at 1/(n+4) against CMA-ES's rate 4/(n+4)"),
+    "path": Switch(covariance, "PATH_RATE", {"path 4/(n+4) (default)": covariance.PATH_RATE, "path 1/(n+4)": 1.0},
+                   "The learned shape's evolution path at CMA-ES's rate 4/(n+4) against 1/(n+4)"),
     "float64": Switch(optimizers, "HJ_FLOAT_DTYPE", {"float64 coordinates": "float64", "float32 (default)": "float32"},
                       "float64 search coordinates against float32 (optima off the float32 grid)", solved=1e-30,
                       floor=1e-30, x64=True, off_grid=True),
