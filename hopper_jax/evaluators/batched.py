@@ -11,7 +11,6 @@ keys travel as one more leaf of the population, so padding, sharding and chunkin
 from __future__ import annotations
 
 import inspect
-import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._background import Background
 from ..space.compile import Space
 from .sharding import Layout, check_chunk_size, mesh_of, pad_rows, resolve_devices, row_sharding, shard_rows, to_host
 
@@ -28,6 +28,14 @@ MODES = ("python", "jax", "jax-batched")
 #: objective does not trace and compile it again).
 BUILT_SIZE = 8
 _built: OrderedDict[tuple, tuple] = OrderedDict()
+
+
+def clear() -> None:
+    """Forget the objectives built in this process (their jitted functions and executables)."""
+    for _, ahead, _ in _built.values():
+        for pending in ahead.values():
+            pending.result()  # a compile in flight finishes first
+    _built.clear()
 
 
 def _cache_key(objective, mode, kwargs, space, devices, chunk_size) -> tuple | None:
@@ -147,7 +155,7 @@ class BatchedEvaluator:
         leaves = self._leaves(values, keys)
         signature = _signature(leaves)
         if signature not in self._ahead:
-            self._ahead[signature] = _Ahead(self._compiled, leaves)
+            self._ahead[signature] = _compile_ahead(self._compiled, leaves)
 
     def _run_plain(self, leaves: tuple) -> jax.Array:
         ahead = self._ahead.get(_signature(leaves)) if self._ahead else None
@@ -269,24 +277,7 @@ def _signature(leaves: tuple) -> tuple:
     return tuple((leaf.shape, str(leaf.dtype)) for leaf in leaves)
 
 
-class _Ahead:
-    """A jitted function being compiled for given argument shapes in a background thread."""
-
-    def __init__(self, jitted: Callable, leaves: tuple):
-        shapes = tuple(jax.ShapeDtypeStruct(leaf.shape, leaf.dtype) for leaf in leaves)
-        self._executable: Any = None
-        # not a daemon: the interpreter waits for it at exit (XLA aborts the process if torn down mid-compile)
-        self._thread = threading.Thread(target=self._compile, args=(jitted, shapes),
-                                        name="hopper_jax-compile-objective")
-        self._thread.start()
-
-    def _compile(self, jitted: Callable, shapes: tuple) -> None:
-        try:
-            self._executable = jitted.lower(shapes).compile()
-        except Exception:  # noqa: BLE001 - the call compiles again in the caller's thread and raises there
-            self._executable = None
-
-    def result(self) -> Any:
-        """The compiled executable, or None if compiling failed."""
-        self._thread.join()
-        return self._executable
+def _compile_ahead(jitted: Callable, leaves: tuple) -> Background:
+    """`jitted` compiled for the shapes of `leaves` in a background thread (`result()`: the executable or None)."""
+    shapes = tuple(jax.ShapeDtypeStruct(leaf.shape, leaf.dtype) for leaf in leaves)
+    return Background(lambda: jitted.lower(shapes).compile(), name="hopper_jax-compile-objective")

@@ -38,6 +38,8 @@ import jaxlib
 import numpy as np
 from jax.experimental import serialize_executable
 
+from .._background import Background
+
 #: Total size the cache directory is kept under (the oldest files are removed on a write beyond it).
 MAX_CACHE_BYTES = 256 * 2**20
 #: Values of HOPPER_JAX_CACHE_DIR that turn the cache off.
@@ -156,19 +158,22 @@ class PersistentFunction:
         self.__wrapped__ = fn
         self._name, self._context, self._options = name, context, options
         self._executables: dict[tuple, Any] = {}  # (tree, shapes and dtypes) -> executable or the jitted fn
+        self._pending: dict[tuple, Background] = {}  # the same keys: executables being built (`compile_ahead`)
 
     @functools.cached_property
     def jitted(self):
         return jax.jit(self.__wrapped__, compiler_options=self._options())
 
     def __call__(self, *args):
-        # The in-memory key is cheap (a call costs microseconds); weak types and placement are checked when
-        # an executable is chosen, and a later call that differs in them only falls back to the jitted fn.
         leaves, tree = jax.tree.flatten(args)
-        key = (tree, *[(getattr(leaf, "shape", None), getattr(leaf, "dtype", type(leaf))) for leaf in leaves])
+        key = _memory_key(tree, leaves)
         executable = self._executables.get(key)
         if executable is None:
-            executable = self._executables[key] = self._executable(args, tree, leaves)
+            pending = self._pending.pop(key, None)
+            executable = pending.result() if pending is not None else None
+            if executable is None:  # not built ahead, or that failed: build it here (and raise here)
+                executable = self._executable(args, tree, leaves)
+            self._executables[key] = executable
         if executable is self.__dict__.get("jitted"):
             return executable(*args)
         try:
@@ -176,6 +181,20 @@ class PersistentFunction:
         except (TypeError, ValueError):  # compiled for another weak type or placement of these arguments
             self._executables[key] = self.jitted
             return self.jitted(*args)
+
+    def compile_ahead(self, *args) -> None:
+        """Load, or trace and lower, the executable for arguments like `args` (same tree, shapes and dtypes) now,
+        and compile it in a background thread (compiling does not hold Python's lock, tracing and lowering do);
+        the first call on such arguments waits for it instead of compiling again."""
+        leaves, tree = jax.tree.flatten(args)
+        key = _memory_key(tree, leaves)
+        if key in self._executables or key in self._pending:
+            return
+        ready, lowered, target = self._prepare(args, tree, leaves, ahead=True)
+        if ready is not None:
+            self._executables[key] = ready
+        else:
+            self._pending[key] = Background(_compile, lowered, target, name=f"hopper_jax-compile-{self._name}")
 
     def _cache_size(self) -> int:
         """Executables held in memory: the stored ones in use plus the plain jitted function's."""
@@ -185,28 +204,48 @@ class PersistentFunction:
 
     def clear(self) -> None:
         """Forget the executables held in memory (the files stay)."""
+        for pending in self._pending.values():
+            pending.result()  # a compile in flight finishes before its function is dropped
+        self._pending.clear()
         self._executables.clear()
         self.__dict__.pop("jitted", None)
 
     def _executable(self, args: tuple, tree, leaves: list) -> Callable:
-        if self._context is None or not _on_default_device(leaves):
-            return self.jitted
-        directory = _safe_cache_dir()
+        ready, lowered, target = self._prepare(args, tree, leaves, ahead=False)
+        return ready if ready is not None else _compile(lowered, target)
+
+    def _prepare(self, args: tuple, tree, leaves: list, ahead: bool) -> tuple:
+        """(an executable ready to call, None, None), or (None, the function lowered for `args`, (file, key) to
+        store its executable under, or None). Without a cache on disk a call gets the jitted function, which
+        compiles on its first call; compiled `ahead`, it gets an executable of its own, kept in memory only."""
+        directory = None if self._context is None or not _on_default_device(leaves) else _safe_cache_dir()
         if directory is None:
-            return self.jitted
+            return (None, self.jitted.lower(*args), None) if ahead else (self.jitted, None, None)
         key = self._key(tree, leaves)
         file = directory / f"{self._name}-{key[:32]}.jaxexe"
         executable = _load(file, key)
-        if executable is None:
-            executable = self.jitted.lower(*args).compile()
-            _store(file, key, executable, directory)
-        return executable
+        return (executable, None, None) if executable is not None else (None, self.jitted.lower(*args), (file, key))
 
     def _key(self, tree, leaves: list) -> str:
         """sha256 (hex) of everything the executable depends on; its first 32 digits name the file."""
         signature = repr((str(tree), [_abstract(leaf) for leaf in leaves]))
         text = "\0".join((self._name, self._context, signature, _environment()))
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _compile(lowered, target: tuple[Path, str] | None) -> Callable:
+    """The executable of a lowered function, stored under `target` (file, key) when given."""
+    executable = lowered.compile()
+    if target is not None:
+        _store(*target, executable, target[0].parent)
+    return executable
+
+
+def _memory_key(tree, leaves: list) -> tuple:
+    """The key of an executable in memory: tree, shapes and dtypes (cheap: a call costs microseconds). Weak types
+    and placement are checked when an executable is chosen; a later call that differs in them only falls back
+    to the jitted function."""
+    return (tree, *[(getattr(leaf, "shape", None), getattr(leaf, "dtype", type(leaf))) for leaf in leaves])
 
 
 def _header(key: str) -> bytes:

@@ -101,6 +101,21 @@ def test_compile_ahead_gives_the_same_values_and_the_call_uses_its_executable(va
     assert plain._compiled._cache_size() == 1
 
 
+def test_clear_forgets_built_objectives_after_their_compiles_finish(values, keys):
+    from hopper_jax.evaluators import batched
+
+    def objective(c, key):
+        return noisy(c, key)
+
+    first = BatchedEvaluator(objective, SPACE, "jax")
+    first.compile_ahead(jax.eval_shape(lambda: values))
+    assert BatchedEvaluator(objective, SPACE, "jax")._compiled is first._compiled  # shared until cleared
+    batched.clear()
+    again = BatchedEvaluator(objective, SPACE, "jax")
+    assert again._compiled is not first._compiled and not again._ahead
+    np.testing.assert_array_equal(again(values, keys), first(values, keys))
+
+
 def test_compile_ahead_for_other_shapes_falls_back_to_jit(values, keys):
     evaluator = BatchedEvaluator(lambda c, key: noisy(c, key), SPACE, "jax")
     evaluator.compile_ahead(tuple(jax.ShapeDtypeStruct((4, *v.shape[1:]), v.dtype) for v in values))

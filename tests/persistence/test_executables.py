@@ -55,7 +55,7 @@ def test_a_later_run_loads_every_function_and_gets_the_same_results(cache):
     first, fs = search_run()
     assert compiled_anything(first)
     stored = sorted(p.name for p in cache.iterdir())
-    assert {name.split("-")[0] for name in stored} >= {"generation"}
+    assert {name.split("-")[0] for name in stored} >= {"tell_generation", "propose_generation"}
     compiled_module.clear()  # as in a new process: nothing in memory, the files stay
     jax.clear_caches()
     second, again = search_run()
@@ -160,6 +160,55 @@ def test_arrays_placed_elsewhere_go_through_jit_and_are_not_stored(cache):
     assert [p.name.split("-")[0] for p in cache.iterdir()] == ["double"]
     np.testing.assert_array_equal(double(placed(5)), 2 * np.arange(5.0))  # same shape, placed: still right
     assert len(list(cache.iterdir())) == 1
+
+
+@pytest.mark.parametrize("on_disk", [True, False])
+def test_a_function_compiled_ahead_is_the_one_its_first_call_runs(cache, on_disk, monkeypatch):
+    if not on_disk:
+        executables.set_cache_dir(None)
+    double = PersistentFunction(lambda x: 2 * x, "double", "test", lambda: None)
+    x = np.arange(4, dtype=np.float32)
+    double.compile_ahead(x)
+    pending = double._pending[next(iter(double._pending))]
+    ahead = pending.result()
+    assert ahead is not None and ahead is not double.__dict__.get("jitted")  # an executable of its own
+    monkeypatch.setattr(executables, "_compile", lambda *_: pytest.fail("compiled again on the call"))
+    np.testing.assert_array_equal(double(x), 2 * x)
+    assert not double._pending and ahead in double._executables.values()
+    stored = [p.name.split("-")[0] for p in cache.iterdir()] if cache.exists() else []
+    assert stored == (["double"] if on_disk else [])
+    double.compile_ahead(x)  # already held: nothing started
+    assert not double._pending
+
+
+def test_a_failed_compile_ahead_is_done_again_by_the_call_which_raises_there(cache):
+    calls = []
+
+    def shaky(x):
+        calls.append(x.shape)
+        if len(calls) == 1:
+            raise RuntimeError("first trace fails")
+        return x + 1
+
+    function = PersistentFunction(shaky, "shaky", "test", lambda: None)
+    x = np.zeros(3, np.float32)
+    with pytest.raises(RuntimeError, match="first trace fails"):  # tracing and lowering run in the caller
+        function.compile_ahead(x)
+    np.testing.assert_array_equal(function(x), x + 1)
+    broken = PersistentFunction(lambda x: x, "broken", "test", lambda: None)
+    broken.compile_ahead(x)
+    key = next(iter(broken._pending))
+    broken._pending[key]._value, broken._pending[key]._thread = None, _finished_thread()  # as if it raised
+    np.testing.assert_array_equal(broken(x), x)  # compiled in the caller instead
+
+
+def _finished_thread():
+    import threading
+
+    thread = threading.Thread(target=lambda: None)
+    thread.start()
+    thread.join()
+    return thread
 
 
 def test_pruning_removes_the_least_recently_used_first(tmp_path):
