@@ -72,7 +72,7 @@ def _timed(method: Callable[[], tuple[float, int, tuple[float, ...]]]) -> Result
     CompileClock.reset()
     start = time.perf_counter()
     best, evaluated, accuracies = method()
-    return Result(float(best), time.perf_counter() - start, CompileClock.total, evaluated, accuracies)
+    return Result(float(best), time.perf_counter() - start, CompileClock.total(), evaluated, accuracies)
 
 
 def _single_trainer(train_steps: int) -> Callable[[dict], float]:
@@ -276,7 +276,8 @@ PyHopper 1.2.3 has no seed argument: `np.random.seed(seed)` only.
 vmap G×P (random): the same, trained in G calls of P configurations, the batches hopper_jax G×P trains in; \
 hopper_jax's wall over this one is what the engine itself adds.
 - Wall time is end to end from cold JAX caches (`jax.clear_caches()` before each run), compilation included; \
-"of which compile s" sums JAX's backend-compile events. Methods run interleaved in one process, the order \
+"of which compile s" is the wall time during which a JAX backend compile ran (compiles in background threads \
+that overlap count once). Methods run interleaved in one process, the order \
 rotating with the seed.
 - Versions: {versions}."""
 

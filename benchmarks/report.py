@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -55,9 +56,10 @@ def emit(text: str, path: str | None) -> None:
 
 
 class CompileClock:
-    """Seconds of JAX backend compiles (jax.monitoring events) since the last `reset()`, in `total`."""
+    """Wall seconds during which at least one JAX backend compile ran (jax.monitoring events) since the last
+    `reset()`, in `total()`: compiles that overlap (hopper_jax compiles in background threads) count once."""
 
-    total = 0.0
+    _intervals: list[tuple[float, float]] = []
     _registered = False
 
     @classmethod
@@ -67,12 +69,22 @@ class CompileClock:
 
             monitoring.register_event_duration_secs_listener(cls._listener)
             cls._registered = True
-        cls.total = 0.0
+        cls._intervals = []
+
+    @classmethod
+    def total(cls) -> float:
+        covered, end = 0.0, -math.inf
+        for start, stop in sorted(cls._intervals):
+            if stop > end:
+                covered += stop - max(start, end)
+                end = stop
+        return covered
 
     @classmethod
     def _listener(cls, event: str, duration: float, **_: object) -> None:
         if event.endswith("backend_compile_duration"):
-            cls.total += duration
+            now = time.perf_counter()
+            cls._intervals.append((now - duration, now))
 
 
 def _rank_key(value: float) -> float:

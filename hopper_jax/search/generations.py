@@ -72,14 +72,27 @@ class Plan(NamedTuple):
 
 
 def generation_step(algo: Hopper):
-    """JAX mode's engine step: tell the last generation, then propose the next one, free of duplicates.
+    """JAX mode's engine step: tell the last generation (`tell_step`), then propose the next one, free of
+    duplicates (`propose_step`) where `plan.propose`.
 
     (base_key, state, table, told: Told, plan: Plan) -> (state, table, winner, population, values,
-    fingerprints, duplicate). `winner` is the row of the told generation that became the best (-1: none),
-    by the core's own rule. Told rows go into the table of seen fingerprints; the new population's rows
-    that repeat a seen or an earlier row are re-drawn hotter up to `DUPLICATE_RETRIES` times (queued
-    guesses never are), and `duplicate` flags those that stayed duplicates.
+    fingerprints, duplicate). A generation at a time, the host calls the two halves as two programs, which
+    compile apart (the first generation needs no tell); a fused scan runs this step.
     """
+    tell, propose = tell_step(algo), propose_step(algo)
+
+    def step(base_key, state, table, told, plan):
+        state, table, winner = tell(state, table, told)
+        proposed = cond_or_zeros(plan.propose, propose, base_key, state, table, plan)
+        return state, table, winner, *proposed
+
+    return step
+
+
+def tell_step(algo: Hopper):
+    """(state, table, told: Told) -> (state, table, winner): the told generation's rows go into the table of
+    seen fingerprints and are told to the core (nothing happens when `told.count` is 0). `winner` is the row
+    of the told generation that became the best (-1: none), by the core's own rule."""
 
     def tell(state, table, told):
         rows = (jnp.arange(told.duplicate.shape[0]) < told.count) & ~told.duplicate
@@ -92,6 +105,17 @@ def generation_step(algo: Hopper):
         population = told.population._replace(local=told.population.local & rows)
         return (algo.tell(state, population, scores), seen.insert(table, told.fingerprints, rows),
                 jnp.where(improved, winner, -1))
+
+    def step(state, table, told):
+        return jax.lax.cond(told.count > 0, tell, lambda s, t, _: (s, t, jnp.int32(-1)), state, table, told)
+
+    return step
+
+
+def propose_step(algo: Hopper):
+    """(base_key, state, table, plan: Plan) -> (population, values, fingerprints, duplicate): the population,
+    its decoded values and fingerprints. Rows that repeat a seen or an earlier row are re-drawn hotter up to
+    `DUPLICATE_RETRIES` times (queued guesses never are); `duplicate` flags those that stayed duplicates."""
 
     @jax.jit
     def draw(base_key, state, plan, retry):
@@ -158,14 +182,7 @@ def generation_step(algo: Hopper):
         _, population, values, fingerprints, duplicate = jax.lax.while_loop(another_round, round_, start)
         return population, values, fingerprints, duplicate
 
-    def step(base_key, state, table, told, plan):
-        state, table, winner = jax.lax.cond(told.count > 0, tell, lambda s, t, _: (s, t, jnp.int32(-1)),
-                                            state, table, told)
-
-        proposed = cond_or_zeros(plan.propose, propose, base_key, state, table, plan)
-        return state, table, winner, *proposed
-
-    return step
+    return propose
 
 
 class Record(NamedTuple):

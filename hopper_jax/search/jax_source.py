@@ -6,9 +6,10 @@ temperatures (P numbers each), and decoded values only where the history keeps t
 them. Two chunks are in flight at a time, so the host books one while the device works on the next.
 
 Two ways to run a chunk, chosen by the size of a generation (so a seed always gives the same bits):
-- small generations (`FUSED_ELEMENTS`): one engine call (`Compiled.generation`: tell the last generation,
-  propose the next, re-draw duplicates) and one evaluator call per generation; the engine is compiled
-  quickly and kept on disk, which is what a short run of a small space pays for;
+- small generations (`FUSED_ELEMENTS`): engine calls (`Compiled.tell_generation` tells the last generation,
+  `Compiled.propose_generation` proposes the next and re-draws duplicates) and one evaluator call per
+  generation; the engine is compiled quickly and kept on disk, which is what a short run of a small space
+  pays for, and its tell compiles in the background while the first generation is evaluated;
 - large ones: up to `FUSED_SLOTS` generations — engine step and objective — in one `lax.scan`
   (`generations.fused_generations`), which reuses its buffers from one generation to the next. A chunk
   holds one generation when the host needs each one (a callback that reads values, queued guesses, a
@@ -76,9 +77,9 @@ class JaxSource:
         self.table = self.state.table = _table_for(self.state, size)
         self.snapshot_due = lambda: False  # set by the driver when it checkpoints
         self.fused = size * self.space.array_size >= FUSED_ELEMENTS
+        self._told = nothing_told(engine, size, self.f_dtype, self.sign) if self.fused else None  # the scan's carry
         self.keep_values = booking.callbacks.defines(*VALUE_HOOKS)
         self._untold: Job | None = None  # the last dispatched chunk, its last generation not told yet
-        self._told = nothing_told(engine, size, self.f_dtype, self.sign)  # a fused scan's carry
         self._seconds = 0.0  # wall time of one generation (running estimate)
         if not self.fused:  # the objective compiles while the engine does (their first calls need both)
             evaluator.compile_ahead(engine.value_shapes(size))
@@ -145,17 +146,22 @@ class JaxSource:
         return job
 
     def _engine(self, plan: Plan, job: Job | None):
-        """One engine call: tell the untold generation (its winner goes to it), propose from `plan`."""
-        told = self._told if self._untold is None else self._told_of(self._untold)
-        core, self.table, winner, *proposed = self.engine.compiled().generation(
-            self.engine.key, self.state.core, self.table, told, plan)
-        self.state.core = core
-        if self._untold is not None:
-            self._untold.winners[-1] = (winner, None)
+        """Tell the untold generation (its winner goes to it); then, for a `job`, propose from `plan`."""
+        compiled, untold = self.engine.compiled(), self._untold
+        if untold is not None:
+            self.state.core, self.table, winner = compiled.tell_generation(self.state.core, self.table,
+                                                                           self._told_of(untold))
+            untold.winners[-1] = (winner, None)
         self._untold = job
-        if job is not None:
-            job.winners = [None]
-        return proposed
+        if job is None:
+            return None
+        job.winners = [None]
+        if untold is None:  # a run's first proposal: tell is traced while propose compiles, and compiles while
+            # the first generation is evaluated (which needs no tell)
+            compiled.propose_generation.compile_ahead(self.engine.key, self.state.core, self.table, plan)
+            compiled.tell_generation.compile_ahead(self.state.core, self.table,
+                                                   nothing_told(self.engine, self.size, self.f_dtype, self.sign))
+        return compiled.propose_generation(self.engine.key, self.state.core, self.table, plan)
 
     def _told_of(self, job: Job) -> Told:
         f = job.result if isinstance(job.result, jax.Array) else np.asarray(job.result, self.f_dtype)
@@ -243,7 +249,7 @@ class JaxSource:
         idle = Plan(np.int32(self.state.steps_done), np.zeros(size, np.float32), nothing, nothing, (), np.int32(0),
                     np.bool_(False))
         if not self.fused:
-            self._engine(idle._replace(guesses=no_guesses(self.space)), None)
+            self._engine(idle, None)
             return
         plans = jax.tree.map(lambda x: np.stack([x] * FUSED_SLOTS), idle)
         self._call(plans, np.arange(FUSED_SLOTS) < 1, self._no_guesses, 0,
