@@ -2,8 +2,9 @@
 
 Two measurements, both with a trivial JAX objective so that only hopper_jax's own work shows:
 
-1. `generation` (JAX mode's engine step: tell, ask, decode, fingerprints and the duplicate check, the
-   largest of hopper_jax's functions) for spaces of 6 scalar
+1. JAX mode's engine step as a run calls it a generation at a time, `tell_generation` then
+   `propose_generation` (tell, ask, decode, fingerprints and the duplicate check: the largest of hopper_jax's
+   functions), for spaces of 6 scalar
    floats (the HPO example's space), one float vector of 64 elements and one of 1000: XLA compile seconds
    and milliseconds per call at XLA's default CPU options and at hopper_jax's quick options (`quick_options()`:
    optimisation level 0, no fusion emitters), which it uses for spaces of at most `QUICK_COMPILE_ELEMENTS`
@@ -58,22 +59,30 @@ SPACES = {"6 scalar floats (HPO)": hpo_space, "float vector (64,)": lambda: {"x"
 
 
 def engine_costs(template: dict, options: dict | None, calls: int) -> tuple[float, float]:
-    """(compile seconds, median ms per call) of the engine step for P = POPULATION at the given compiler options."""
+    """(compile seconds, median ms per call) of the engine step for P = POPULATION at the given compiler options:
+    its two halves as a run calls them a generation at a time (tell, then propose), summed."""
     jax.clear_caches()  # JAX would otherwise return the executable of an earlier repeat
     from hopper_jax.search.jax_source import first_call
 
     search = hj.Search(template)
     search.engine.seed(0)
-    args = first_call(search.engine, POPULATION)
-    lowered = jax.jit(search.engine.compiled().generation.__wrapped__).lower(*args)
+    key, core, table, told, plan = first_call(search.engine, POPULATION)
+    functions = search.engine.compiled()
+    halves = [(functions.tell_generation.__wrapped__, (core, table, told)),
+              (functions.propose_generation.__wrapped__, (key, core, table, plan))]
+    lowered = [(jax.jit(fn).lower(*args), args) for fn, args in halves]
     start = time.perf_counter()
-    compiled = lowered.compile(options)
+    compiled = [(low.compile(options), args) for low, args in lowered]
     compile_s = time.perf_counter() - start
-    jax.block_until_ready(compiled(*args))
+
+    def step():
+        return jax.block_until_ready([executable(*args) for executable, args in compiled])
+
+    step()
     times = []
     for _ in range(calls):
         start = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
+        step()
         times.append(time.perf_counter() - start)
     return compile_s, 1e3 * statistics.median(times)
 
@@ -165,7 +174,8 @@ def main(argv: list[str] | None = None) -> None:
     run_rows = [[name, fmt(wall, 3), fmt(compile_s, 3), fmt(first / wall, 3)]
                 for name, (wall, compile_s) in medians.items()]
     report.emit(report.assemble(
-        f"### JAX mode's engine step (`generation`) for P = {POPULATION}: XLA compile seconds and ms per call, "
+        f"### JAX mode's engine step (`tell_generation` + `propose_generation`) for P = {POPULATION}: XLA compile "
+        f"seconds and ms per call, "
         f"default CPU options vs hopper_jax's quick options (median of {repeats})",
         markdown_table(["space", "compile s (default)", "compile s (quick)", "compile ratio", "call ms (default)",
                         "call ms (quick)", "call ratio quick / default"], rows),
