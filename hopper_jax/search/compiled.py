@@ -47,9 +47,8 @@ class Compiled(NamedTuple):
     tell: object  # (state, population, scores) -> state
     tell_sequential: object  # the same, rows told one after the other
     encode: object  # population -> (P, *shape) internal encodings (rows edited on the host)
-    generation: object  # JAX mode's engine step, see `generations.generation_step` (a fused scan runs it)
-    tell_generation: object  # its two halves, called one after the other a generation at a time:
-    propose_generation: object  # `generations.tell_step` and `generations.propose_step`
+    tell_generation: object  # JAX mode's engine step a generation at a time, in two halves called one after
+    propose_generation: object  # the other: `generations.tell_step` and `generations.propose_step`
     summarize: object  # decoded (P, ...) leaves -> (P, 4) mean, std, min, max per leaf
 
 
@@ -155,7 +154,6 @@ def _build(space: Space, algo: Hopper, identity: str | None) -> Compiled:
         tell=jit(algo.tell, "tell"),
         tell_sequential=jit(functools.partial(algo.tell, sequential=True), "tell_sequential"),
         encode=jit(algo.encode, "encode"),
-        generation=jit(generations.generation_step(algo), "generation"),
         tell_generation=jit(generations.tell_step(algo), "tell_generation"),
         propose_generation=jit(generations.propose_step(algo), "propose_generation"),
         summarize=jit(summaries, "summarize"),

@@ -1,7 +1,8 @@
 """JAX mode on the device: one engine step per generation, and many generations with the objective in one scan.
 
-`generation_step` tells the last generation and proposes the next one, free of duplicates (pure; the
-shared jitted function `Compiled.generation` for small populations). `fused_generations` runs up to K
+`generation_step` tells the last generation and proposes the next one, free of duplicates (pure; for small
+populations the host calls its halves, `Compiled.tell_generation` and `Compiled.propose_generation`, one
+after the other). `fused_generations` runs up to K
 generations — engine step, then the objective — inside one `lax.scan`, for populations large enough that
 a device call per generation would cost more than the work itself (fresh buffers every call).
 

@@ -31,7 +31,7 @@ from ..core import seen
 from .booking import ROW_HOOKS, Booking, GenerationResult
 from .candidates import fingerprint_keys
 from .engine import Engine
-from .generations import Plan, Told, fused_generations
+from .generations import Plan, Told, fused_generations, generation_step
 
 #: Guess slots of a generation when no more than one guess waits (the initial guess, or none).
 MIN_GUESS_SLOTS = 1
@@ -174,7 +174,7 @@ class JaxSource:
         if None not in key and key in _fused:
             _fused.move_to_end(key)
             return _fused[key]
-        step = self.engine.compiled().generation.__wrapped__
+        step = generation_step(self.engine.algo)
         program = jax.jit(fused_generations(step, self.evaluator.traced, self._full, self.keep_values,
                                             self.evaluator.takes_key, self.f_dtype))
         if None not in key:
