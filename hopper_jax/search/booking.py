@@ -18,7 +18,8 @@ import numpy as np
 from ..evaluators.outcome import FAILED, OK, PRUNED, Outcome
 from .journal_records import generation_record, journal_record
 from .callbacks import CallbackList, CandidateType, ParamInfo
-from .history import STATUS_CODE, Generation, History, _LazyList
+from .columns import LazyList
+from .history import STATUS_CODE, Generation, History
 from .report import SummaryRow, format_summary
 from .state import Best, SearchState, scores_of
 
@@ -206,7 +207,7 @@ class Booking:
             self._raise_failed(result, int(np.flatnonzero(failed)[0]))
         per_row = result.seconds / max(n, 1)
         self._count(kinds, f, usable, failed, per_row)
-        infos = _LazyList(n, lambda i: self._info(result, kinds, i, finished, failed))
+        infos = LazyList(n, lambda i: self._info(result, kinds, i, finished, failed))
         self._generation_hooks(result, kinds, infos, usable, failed)
         kept = ~duplicate
         if self.keep_history and kept.any():

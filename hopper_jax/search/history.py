@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .callbacks import CandidateType, ParamInfo
+from .columns import LazyList, Table
 
 OK, FAILED, PRUNED = "ok", "failed", "pruned"
 STATUSES = (OK, FAILED, PRUNED)
@@ -116,75 +117,6 @@ FIELDS = {"f": np.float64, "status": np.int8, "type": np.int8, "temperature": np
           "finished": np.float64, "duration": np.float64}
 
 
-class _Table:
-    """Growable numpy columns (`FIELDS`). Single rows are gathered as tuples in `pending` (one list append
-    per evaluation: a numpy item write costs 10x more) and moved in on the next read or every SETTLE_ROWS."""
-
-    def __init__(self):
-        self._data = {name: np.empty(64, dtype) for name, dtype in FIELDS.items()}
-        self._stored, self.pending = 0, []
-
-    @property
-    def size(self) -> int:
-        return self._stored + len(self.pending)
-
-    def append(self, row: tuple) -> None:
-        self.pending.append(row)
-        if len(self.pending) >= SETTLE_ROWS:  # bounded lists of Python floats
-            self.settle()
-
-    def extend(self, **columns: np.ndarray) -> None:
-        """Append rows given as one array per field (all of one length)."""
-        self.settle()
-        self._put([np.asarray(columns[name], dtype) for name, dtype in FIELDS.items()])
-
-    def _put(self, columns: list[np.ndarray]) -> None:
-        end = self._stored + columns[0].shape[0]
-        for (name, data), values in zip(self._data.items(), columns):
-            if end > data.shape[0]:
-                grown = np.empty(max(end, 2 * data.shape[0]), data.dtype)
-                grown[: self._stored] = data[: self._stored]
-                self._data[name] = data = grown
-            data[self._stored:end] = values
-        self._stored = end
-
-    def settle(self) -> None:
-        """Move the pending rows into the arrays."""
-        if self.pending:
-            columns = [np.asarray(column, dtype) for column, dtype in zip(zip(*self.pending), FIELDS.values())]
-            self.pending = []
-            self._put(columns)
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        self.settle()
-        return self._data[name][: self._stored]
-
-
-class _LazyList(Sequence):
-    """A read-only sequence whose items are made on access (slices give lists)."""
-
-    def __init__(self, length: int, item: Callable[[int], Any]):
-        self._length, self._item = length, item
-
-    def __len__(self) -> int:
-        return self._length
-
-    def __getitem__(self, index: int | slice) -> Any:
-        if isinstance(index, slice):
-            return [self._item(i) for i in range(*index.indices(self._length))]
-        if index < 0:
-            index += self._length
-        if not 0 <= index < self._length:
-            raise IndexError("history index out of range")
-        return self._item(index)
-
-    def __eq__(self, other: Any) -> bool:
-        return isinstance(other, Sequence) and list(self) == list(other)
-
-    def __repr__(self) -> str:
-        return repr(list(self))
-
-
 class History:
     """Log of all evaluations of a `Search`, across its runs.
 
@@ -199,7 +131,7 @@ class History:
         self.max_array_size, self.max_bytes = max_array_size, max_bytes
         self.start_time = time.time()
         self.bytes_kept = 0  # bytes of the full array values held
-        self._table = _Table()
+        self._table = Table(FIELDS, SETTLE_ROWS)
         self._segments: list[tuple[int, Any]] = []  # (first record, list of candidates or Generation)
         self._open: list | None = None  # the last segment while it is a list that single rows extend
         self._errors: dict[int, str] = {}
@@ -303,12 +235,12 @@ class History:
 
     @property
     def records(self) -> Sequence[dict]:
-        return _LazyList(self._table.size, self._record)
+        return LazyList(self._table.size, self._record)
 
     @property
     def candidates(self) -> Sequence[Any]:
         rows = self._ok_rows
-        return _LazyList(len(rows), lambda i: self._candidate(int(rows[i])))
+        return LazyList(len(rows), lambda i: self._candidate(int(rows[i])))
 
     @property
     def fs(self) -> list[float]:
