@@ -2,9 +2,9 @@
 
 `generation_step` tells the last generation and proposes the next one, free of duplicates (pure; for small
 populations the host calls its halves, `Compiled.tell_generation` and `Compiled.propose_generation`, one
-after the other). `fused_generations` runs up to K
-generations — engine step, then the objective — inside one `lax.scan`, for populations large enough that
-a device call per generation would cost more than the work itself (fresh buffers every call).
+after the other). `fused_generations` runs up to K generations — engine step, then the objective — inside one
+`lax.scan`, for populations large enough that a device call per generation would cost more than the work
+itself (fresh buffers every call).
 
 PRNG keys depend only on the seed and the global step (`step_keys`), so a generation draws the same rows
 however generations are grouped into calls.
