@@ -7,6 +7,9 @@ search with one lever changed (`--switch`):
   on the wall;
 - `path`: the learned shape's evolution path at 1/(n + 4) (`covariance.PATH_RATE = 1`), four times longer
   than CMA-ES's 4/(n + 4);
+- `dense`: a learned block's step moves only the elements its temperature selects
+  (`covariance.DENSE_BY_CORRELATION = False`) instead of every element with probability C's mean squared
+  correlation;
 - `float64`: float64 search coordinates (`float(..., dtype="float64")`, both variants under 64-bit JAX)
   against the float32 default, with every optimum moved off the float32 grid.
 
@@ -21,6 +24,7 @@ changes.
     python benchmarks/bench_shape.py --switch float64 --dims 2 10 --budget 5000 --seeds 5
     python benchmarks/bench_shape.py --switch walls --dims 2 10 100 --budget 500 --seeds 5
     python benchmarks/bench_shape.py --switch path --dims 2 --budget 500 --seeds 15
+    python benchmarks/bench_shape.py --switch dense --dims 2 10 --budget 5000 --seeds 5
 """
 
 from __future__ import annotations
@@ -72,6 +76,10 @@ SWITCHES = {
                     "Bounded moves clipped at the walls against reflected"),
     "path": Switch(covariance, "PATH_RATE", {"path 4/(n+4) (default)": covariance.PATH_RATE, "path 1/(n+4)": 1.0},
                    "The learned shape's evolution path at CMA-ES's rate 4/(n+4) against 1/(n+4)"),
+    "dense": Switch(covariance, "DENSE_BY_CORRELATION",
+                    {"dense by correlation (default)": True, "selected only": False},
+                    "Block steps moving every element with probability C's mean squared correlation, against "
+                    "the selected elements only"),
     "float64": Switch(optimizers, "HJ_FLOAT_DTYPE", {"float64 coordinates": "float64", "float32 (default)": "float32"},
                       "float64 search coordinates against float32 (optima off the float32 grid)", solved=1e-30,
                       floor=1e-30, x64=True, off_grid=True),

@@ -198,7 +198,8 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         log_step = after_failures(state.log_step, failures, failure_change, log_step_range[0])
         step = temperature * jnp.exp(log_step)
         if block:
-            y = jnp.asarray(block.scale) * step * cov.step(block, key, temperature, selected, state.factor)
+            share = cov.dense_share(state.covariance)  # of the state, not the row: computed once under vmap
+            y = jnp.asarray(block.scale) * step * cov.step(block, key, temperature, selected, state.factor, share)
         may_stay = jnp.any(selected & scaled)  # a float moves: a discrete parameter may keep its value
         index, moved, scalars = [], [], {}
         for j, (enc, z) in enumerate(zip(encodings, state.best)):

@@ -5,10 +5,14 @@ between 2 and `COVARIANCE_LIMIT` elements in all, phase 2 draws their moves in t
 A (C = A Aᵀ) instead of the coordinate axes: a row picks its moved elements as every other leaf does
 (round(T · cap) of each selected leaf), draws g ~ N(0, 1) for them (0 elsewhere) and steps by y = A g. With
 A = I (the start) that is exactly the axis-wise move; once C has learned the landscape's shape, a move along
-one "coordinate" follows a diagonal valley or an ill-conditioned axis. C is learned from the moves that
-improved on the best, as in CMA-ES: a rank-one update along an evolution path of winning steps plus a rank-μ
-update from all improving steps of a population. Its scale is held at trace(C) = n, so the step size stays
-the core's (temperature × the 1/5-rule multiplier). Ablations: benchmarks/RESULTS.md §26.
+one "coordinate" follows a diagonal valley or an ill-conditioned axis. Once C holds correlations, a row moves
+every block element (y = A g in full) with probability their mean square (`dense_share`): a separable landscape
+keeps C near diagonal and its moves axis-like, a non-separable one gets steps along all of A.
+
+C is learned from the moves that improved on the best, as in CMA-ES: a rank-one update along an evolution path
+of winning steps plus a rank-μ update from all improving steps of a population. Its scale is held at
+trace(C) = n, so the step size stays the core's (temperature × the 1/5-rule multiplier). Ablations:
+benchmarks/RESULTS.md §26 and §44.
 
 The arithmetic is written so that the same seed gives the same bits on every device and for every
 population size: sums run in a fixed order (a loop over one axis, element-wise inside), never through a
@@ -36,6 +40,10 @@ COVARIANCE_LIMIT = 128
 #: they follow and helps 2-D valleys at 500 evaluations, but cost the system-identification fits their noise
 #: floor (benchmarks/RESULTS.md §41).
 PATH_RATE = 4.0
+#: A row's block step moves every block element (y = A g in full) with probability `dense_share(C)`, the mean
+#: squared correlation of C: axis-like moves while C stays near diagonal (a separable landscape), full moves
+#: once it has learned correlations (a diagonal valley). False: the selected elements only.
+DENSE_BY_CORRELATION = True
 #: Pivots of the factorisation are kept above this share of the mean variance (a floor against round-off).
 PIVOT_FLOOR = 1e-12
 
@@ -128,21 +136,35 @@ def find_block(encodings: list, eligible: list[bool], params: list[int], n_param
     return Block(tuple(members), np.concatenate(scales), np.isin(np.arange(n_params), [m[4] for m in members]))
 
 
-def step(block: Block, key: jax.Array, temperature: jax.Array, selected: jax.Array, factor: jax.Array) -> jax.Array:
+def dense_share(cov: jax.Array) -> jax.Array:
+    """() float32 in [0, 1]: the mean squared correlation C_ij² / (C_ii C_jj) over i ≠ j, summed in a fixed order."""
+    n = cov.shape[0]
+    if not DENSE_BY_CORRELATION or n < 2:
+        return jnp.zeros((), jnp.float32)
+    diag = jnp.maximum(jnp.diagonal(cov), 1e-30)
+    off = jnp.where(jnp.eye(n, dtype=bool), 0.0, cov * cov / (diag[:, None] * diag[None, :]))
+    per_row = jax.lax.fori_loop(0, n, lambda j, acc: acc + off[:, j], jnp.zeros(n, cov.dtype))
+    total = jax.lax.fori_loop(0, n, lambda i, t: t + per_row[i], jnp.zeros((), cov.dtype))
+    return jnp.clip(total / (n * (n - 1)), 0.0, 1.0)
+
+
+def step(block: Block, key: jax.Array, temperature: jax.Array, selected: jax.Array, factor: jax.Array,
+         share: jax.Array | float = 0.0) -> jax.Array:
     """(n,) a row's block step y = A (g ⊙ m), from its PRNG key data: the elements every other leaf would move
     (round(T · cap) of each selected leaf, `selected` (n_params,) bool) get g ~ N(0, 1), the rest 0, and the
     step goes along the columns of the factor A instead of the axes. The draws come from a stream of the row's
-    own (its key folded with 1), so that `tell` draws them again cheaply."""
+    own (its key folded with 1), so that `tell` draws them again cheaply. With probability `share`
+    (`dense_share`) every block element moves."""
     n = block.size
-    stream = Draws(jax.random.fold_in(jax.random.wrap_key_data(key), 1), 2 * n)
-    g, ranks = stream.normal((n,)), stream.take(n)
+    stream = Draws(jax.random.fold_in(jax.random.wrap_key_data(key), 1), 2 * n + 1)
+    g, ranks, dense = stream.normal((n,)), stream.take(n), stream.uniform(()) < share
     chosen = []
     for _, offset, size, cap, param in block.leaves:
         if size == 1:  # a scalar moves when its parameter is selected (no subset to draw: less to compile)
             chosen.append(selected[param][None])
             continue
         chosen.append(random_subset(ranks[offset:offset + size], moved_elements(temperature, cap)) & selected[param])
-    return matvec(factor, jnp.where(jnp.concatenate(chosen), g, 0.0))
+    return matvec(factor, jnp.where(jnp.concatenate(chosen) | dense, g, 0.0))
 
 
 def tell_population(block: Block, shape: tuple, keys: jax.Array, temperatures: jax.Array, selected: jax.Array,
@@ -153,7 +175,8 @@ def tell_population(block: Block, shape: tuple, keys: jax.Array, temperatures: j
     cov, factor, path = shape
 
     def changed(_):
-        ys = jax.vmap(step, in_axes=(None, 0, 0, 0, None))(block, keys, temperatures, selected, factor)
+        ys = jax.vmap(step, in_axes=(None, 0, 0, 0, None, None))(block, keys, temperatures, selected, factor,
+                                                                dense_share(cov))
         new_cov, new_path = adapt(cov, path, ys, improved, winner, improved[winner])
         return new_cov, cholesky(new_cov), new_path
 

@@ -135,3 +135,53 @@ def test_a_learned_factor_carries_a_move_to_the_correlated_elements():
     assert np.all(changed[~moved] == 0)
     # at T = 0.2 one element of x (or y alone) is chosen, yet the step along a column of the factor moves more
     assert np.all(changed[moved] >= 1) and np.any(changed[moved] == 4)
+
+
+def test_the_dense_share_is_the_mean_squared_correlation():
+    assert float(cov.dense_share(jnp.eye(3, dtype=jnp.float32))) == 0.0
+    assert float(cov.dense_share(jnp.diag(jnp.asarray([1e-4, 1.0, 3.0], jnp.float32)))) == 0.0  # separable
+    c = np.array([[1.0, 0.6], [0.6, 1.0]], np.float32)
+    assert np.isclose(float(cov.dense_share(jnp.asarray(c))), 0.36, rtol=1e-5)
+    c = _spd(5, seed=2, condition=100.0)
+    r = c / np.sqrt(np.outer(np.diag(c), np.diag(c)))
+    expected = (np.sum(r**2) - 5) / 20
+    assert np.isclose(float(cov.dense_share(jnp.asarray(c))), expected, rtol=1e-4)
+
+
+def test_the_dense_share_is_zero_when_switched_off(monkeypatch):
+    monkeypatch.setattr(cov, "DENSE_BY_CORRELATION", False)
+    assert float(cov.dense_share(jnp.asarray([[1.0, 0.9], [0.9, 1.0]], jnp.float32))) == 0.0
+
+
+def test_a_correlated_shape_moves_every_block_element():
+    """With C's correlations near 1 (share ≈ 1) a cold row moves all four elements, though its temperature
+    selects one; with the share switched off the same rows move along one column of the factor."""
+    c = np.full((4, 4), 0.999, np.float32) + 0.001 * np.eye(4, dtype=np.float32)
+    algo = hopper(Space({"x": hj.float(0, 1, shape=(4,))}))
+    state = algo.init()._replace(covariance=jnp.asarray(c), factor=cov.cholesky(c),
+                                 best=(jnp.full((4,), 0.5, jnp.float32),))
+    population = algo.ask(jax.random.key(4), state, jnp.full((64,), 1.0))  # T = 0.2: one element selected
+    changed = (np.asarray(algo.encode(population)[0]) != 0.5).sum(axis=1)
+    assert float(cov.dense_share(state.covariance)) > 0.99 and np.all(changed == 4)
+
+
+def test_tell_draws_again_the_block_steps_that_ask_took():
+    """The covariance learns from the steps `tell` redraws from the rows' keys; they must be the steps the rows
+    took (row - best = scale · T · y away from the walls), dense rows included."""
+    c = _spd(3, seed=7, condition=30.0)
+    algo = hopper(Space({"x": hj.float(0, 1, shape=(3,))}))
+    state = algo.init()._replace(covariance=jnp.asarray(c), factor=cov.cholesky(c),
+                                 best=(jnp.full((3,), 0.5, jnp.float32),))
+    assert 0.05 < float(cov.dense_share(state.covariance)) < 0.95
+    population = algo.ask(jax.random.key(5), state, jnp.full((64,), 1.0))
+    block = cov.find_block([Space({"x": hj.float(0, 1, shape=(3,))}).leaves[0].encoding], [True], [0], 1)
+    ys = jax.vmap(cov.step, in_axes=(None, 0, 0, 0, None, None))(
+        block, population.keys, population.temperature, population.actions == MUTATE, state.factor,
+        cov.dense_share(state.covariance))
+    steps = (np.asarray(algo.encode(population)[0]) - 0.5) / (block.scale * np.asarray(population.temperature)[:, None])
+    inside = np.all(np.abs(np.asarray(algo.encode(population)[0]) - 0.5) < 0.49, axis=1)
+    assert inside.sum() > 32
+    np.testing.assert_allclose(steps[inside], np.asarray(ys)[inside], rtol=1e-3, atol=1e-4)
+    sparse = jax.vmap(cov.step, in_axes=(None, 0, 0, 0, None, None))(
+        block, population.keys, population.temperature, population.actions == MUTATE, state.factor, 0.0)
+    assert np.any(np.asarray(ys) != np.asarray(sparse))  # some rows moved densely
