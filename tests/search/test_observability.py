@@ -188,7 +188,7 @@ def test_pool_pruning_is_deterministic_and_uses_the_pruner_as_of_submission():
     runs = []
     for _ in range(2):
         search = space()
-        search.run(staged, "max", steps=24, seed=0, pruner=make(), n_jobs=2, quiet=True)
+        search.run(staged, "max", steps=40, seed=0, pruner=make(), n_jobs=2, quiet=True)
         runs.append(search)
     first, second = runs
     records = first.history.records
