@@ -169,12 +169,13 @@ def test_tell_draws_again_the_block_steps_that_ask_took():
     """The covariance learns from the steps `tell` redraws from the rows' keys; they must be the steps the rows
     took (row - best = scale · T · y away from the walls), dense rows included."""
     c = _spd(3, seed=7, condition=30.0)
-    algo = hopper(Space({"x": hj.float(0, 1, shape=(3,))}))
+    space = Space({"x": hj.float(0, 1, shape=(3,))})
+    algo = hopper(space)
     state = algo.init()._replace(covariance=jnp.asarray(c), factor=cov.cholesky(c),
                                  best=(jnp.full((3,), 0.5, jnp.float32),))
     assert 0.05 < float(cov.dense_share(state.covariance)) < 0.95
     population = algo.ask(jax.random.key(5), state, jnp.full((64,), 1.0))
-    block = cov.find_block([Space({"x": hj.float(0, 1, shape=(3,))}).leaves[0].encoding], [True], [0], 1)
+    block = cov.find_block([space.leaves[0].encoding], [True], [0], 1)
     ys = jax.vmap(cov.step, in_axes=(None, 0, 0, 0, None, None))(
         block, population.keys, population.temperature, population.actions == MUTATE, state.factor,
         cov.dense_share(state.covariance))
