@@ -10,6 +10,8 @@ search with one lever changed (`--switch`):
 - `dense`: a learned block's step moves only the elements its temperature selects
   (`covariance.DENSE_BY_CORRELATION = False`) instead of every element with probability C's mean squared
   correlation;
+- `adaptation`: the 1/5 rule's rate at 0.2 for every space (`algorithm.ADAPTATION_BY_SIZE = False`) instead of
+  1/(1 + n/2) for spaces of n < 8 float elements;
 - `float64`: float64 search coordinates (`float(..., dtype="float64")`, both variants under 64-bit JAX)
   against the float32 default, with every optimum moved off the float32 grid.
 
@@ -25,6 +27,7 @@ changes.
     python benchmarks/bench_shape.py --switch walls --dims 2 10 100 --budget 500 --seeds 5
     python benchmarks/bench_shape.py --switch path --dims 2 --budget 500 --seeds 15
     python benchmarks/bench_shape.py --switch dense --dims 2 10 --budget 5000 --seeds 5
+    python benchmarks/bench_shape.py --switch adaptation --dims 2 5 --budget 500 --seeds 7
 """
 
 from __future__ import annotations
@@ -80,6 +83,9 @@ SWITCHES = {
                     {"dense by correlation (default)": True, "selected only": False},
                     "Block steps moving every element with probability C's mean squared correlation, against "
                     "the selected elements only"),
+    "adaptation": Switch(algorithm, "ADAPTATION_BY_SIZE",
+                         {"rate 1/(1 + n/2) below n = 8 (default)": True, "rate 0.2 everywhere": False},
+                         "The step adaptation's rate by the space's float elements against 0.2 everywhere"),
     "float64": Switch(optimizers, "HJ_FLOAT_DTYPE", {"float64 coordinates": "float64", "float32 (default)": "float32"},
                       "float64 search coordinates against float32 (optima off the float32 grid)", solved=1e-30,
                       floor=1e-30, x64=True, off_grid=True),

@@ -53,8 +53,14 @@ from .population import Population, layout
 KEEP, MUTATE, RESAMPLE = 0, 1, 2
 #: Success rate the step adaptation aims for (Rechenberg's 1/5 rule).
 SUCCESS_TARGET = 0.2
-#: Change of log_step per unit of (success - target) / (1 - target), for one sequential evaluation.
+#: Change of log_step per unit of (success - target) / (1 - target), for one sequential evaluation, in a space
+#: of 8 or more float elements.
 STEP_ADAPTATION = 0.2
+#: A space of n < 8 float elements adapts faster, at 1 / (1 + n / 2): the damping of the (1+1)-CMA-ES's success
+#: rule in n dimensions (Igel, Suttorp and Hansen 2006), which equals STEP_ADAPTATION at n = 8. At d = 2 a
+#: phase-2 step then shrinks to a valley's width in a third of the evaluations (benchmarks/RESULTS.md §45).
+#: An ablation setting (False: STEP_ADAPTATION everywhere); the engine caches' keys do not see it.
+ADAPTATION_BY_SIZE = True
 #: Range of log_step: exp(-12) times the step at temperature 1 is about float32's resolution of the unit box.
 LOG_STEP_RANGE = (-12.0, 1.0)
 #: The floor of log_step with float64 coordinates: exp(-28) ≈ 7e-13, above float64's resolution.
@@ -122,7 +128,7 @@ def clipped(schedule: Schedule) -> Callable[[jax.Array], jax.Array]:
 
 def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: float = 1.0,
            end_temperature: float = 0.2, temperature: Schedule | None = None,
-           step_adaptation: float = STEP_ADAPTATION, covariance_limit: int | None = None) -> Hopper:
+           step_adaptation: float | None = None, covariance_limit: int | None = None) -> Hopper:
     """Build the algorithm for `space`.
 
     Args:
@@ -130,7 +136,8 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
       seeding_fraction: share of the budget (in progress units) spent in phase 1.
       start_temperature, end_temperature: the default linear temperature schedule over the whole budget.
       temperature: a `Schedule` (e.g. an optax schedule of progress) replacing the linear one.
-      step_adaptation: rate of the success-based step adaptation (0 disables it).
+      step_adaptation: rate of the success-based step adaptation (0 disables it; None: `adaptation_rate` of
+        the space's float elements).
       covariance_limit: the largest continuous block that moves as one learned correlated step
         (`covariance.COVARIANCE_LIMIT` when None; 0 turns the learned shape off).
     """
@@ -154,6 +161,8 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
              for j, (enc, cond) in enumerate(zip(encodings, conditional))]
     # (n_params,) True for parameters whose moves are scaled by the adaptive step: the float leaves
     scaled = np.isin(np.arange(n_params), [unit_of[j] for j, f in enumerate(floats) if f])
+    if step_adaptation is None:
+        step_adaptation = adaptation_rate(sum(enc.size for enc, f in zip(encodings, floats) if f))
 
     def init() -> HopperState:
         # numpy values put on the device: no eager XLA program (each costs a compile the first time)
@@ -337,6 +346,14 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         return HopperState(best, best_score, log_step, state.count + scores.shape[0], merged, has_merged, *shape)
 
     return Hopper(init, ask, tell, views.decode, views.encode, views.row, views.fingerprints, views.given)
+
+
+def adaptation_rate(n_floats: int) -> float:
+    """The default rate of the step adaptation for a space of `n_floats` float elements (see
+    `ADAPTATION_BY_SIZE`): 1 / (1 + n / 2), and never below `STEP_ADAPTATION`."""
+    if not ADAPTATION_BY_SIZE or n_floats < 1:
+        return STEP_ADAPTATION
+    return max(STEP_ADAPTATION, 1.0 / (1.0 + n_floats / 2.0))
 
 
 def after_failures(log_step: jax.Array, failures: jax.Array, change: float,

@@ -389,6 +389,23 @@ def test_a_block_of_failures_gives_the_log_step_of_one_failure_at_a_time(start):
     assert float(algorithm.after_failures(jnp.float32(start), jnp.float32(0.0), change)) == np.float32(start)
 
 
+def test_the_adaptation_rate_falls_with_the_float_elements_to_its_floor():
+    assert [algorithm.adaptation_rate(n) for n in (1, 2, 4, 8, 100)] == pytest.approx(
+        [2 / 3, 1 / 2, 1 / 3, algorithm.STEP_ADAPTATION, algorithm.STEP_ADAPTATION])
+
+
+@pytest.mark.parametrize("by_size", [True, False])
+def test_one_sequential_success_raises_the_log_step_by_the_spaces_rate(monkeypatch, by_size):
+    """A 2-float space adapts at 1/(1 + 2/2) = 0.5 (0.2 with the setting off); a 10-float space at 0.2."""
+    monkeypatch.setattr(algorithm, "ADAPTATION_BY_SIZE", by_size)
+    for space, rate in ((Space({"x": hj.float(0, 1, shape=2)}), 0.5 if by_size else 0.2), (TEN, 0.2)):
+        algo = hj.hopper(space)
+        state = algo.init()._replace(best_score=jnp.float32(0.0))
+        population = algo.ask(jax.random.key(0), state, jnp.full((1,), 0.5), sequential=True)
+        told = algo.tell(state, population, jnp.ones(1, jnp.float32), sequential=True)
+        assert float(told.log_step) == pytest.approx(rate, abs=2**-16)  # rounded to a dyadic number
+
+
 def test_log_step_ignores_phase_1_rows():
     state = state_with(0.0, log_step=-1.0)
     population = ask(jax.random.key(0), state, [0.0])  # seeding rows
@@ -413,7 +430,8 @@ def test_only_rows_that_moved_floats_alone_adapt_the_step():
     assert float(tell(state, only_floats, all_fail).log_step) < 0.0
     # sequential tells count the same rows; a speculative ask assumes exactly those earlier rows failed
     told = tell(state, population, all_fail, sequential=True)
-    expected = -floats_only.sum() * 0.05
+    failure = algorithm.adaptation_rate(2) * algorithm.SUCCESS_TARGET / (1 - algorithm.SUCCESS_TARGET)  # 2 floats
+    expected = -floats_only.sum() * failure
     assert float(told.log_step) == pytest.approx(expected, abs=1e-3)
 
 
