@@ -58,7 +58,7 @@ SUCCESS_TARGET = 0.2
 STEP_ADAPTATION = 0.2
 #: A space of n < 8 float elements adapts faster, at 1 / (1 + n / 2): the damping of the (1+1)-CMA-ES's success
 #: rule in n dimensions (Igel, Suttorp and Hansen 2006), which equals STEP_ADAPTATION at n = 8. At d = 2 a
-#: phase-2 step then shrinks to a valley's width in a third of the evaluations (benchmarks/RESULTS.md §45).
+#: phase-2 step then shrinks to a valley's width in 2/5 of the evaluations (benchmarks/RESULTS.md §45).
 #: An ablation setting (False: STEP_ADAPTATION everywhere); the engine caches' keys do not see it.
 ADAPTATION_BY_SIZE = True
 #: Range of log_step: exp(-12) times the step at temperature 1 is about float32's resolution of the unit box.
