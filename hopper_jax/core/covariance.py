@@ -143,7 +143,7 @@ def dense_share(cov: jax.Array) -> jax.Array:
         return jnp.zeros((), jnp.float32)
     diag = jnp.maximum(jnp.diagonal(cov), 1e-30)
     off = jnp.where(jnp.eye(n, dtype=bool), 0.0, cov * cov / (diag[:, None] * diag[None, :]))
-    per_row = jax.lax.fori_loop(0, n, lambda j, acc: acc + off[:, j], jnp.zeros(n, cov.dtype))
+    per_row = matvec(off, jnp.ones(n, cov.dtype))  # row sums, columns added in a fixed order
     total = jax.lax.fori_loop(0, n, lambda i, t: t + per_row[i], jnp.zeros((), cov.dtype))
     return jnp.clip(total / (n * (n - 1)), 0.0, 1.0)
 
