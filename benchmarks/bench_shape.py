@@ -12,6 +12,8 @@ search with one lever changed (`--switch`):
   correlation;
 - `adaptation`: the 1/5 rule's rate at 0.2 for every space (`algorithm.ADAPTATION_BY_SIZE = False`) instead of
   1/(1 + n/2) for spaces of n < 8 float elements;
+- `model`: phase 2 without model steps (`surrogate.MODEL_STEPS = False`), the quadratic model's proposals for
+  small continuous blocks;
 - `float64`: float64 search coordinates (`float(..., dtype="float64")`, both variants under 64-bit JAX)
   against the float32 default, with every optimum moved off the float32 grid.
 
@@ -28,6 +30,7 @@ changes.
     python benchmarks/bench_shape.py --switch path --dims 2 --budget 500 --seeds 15
     python benchmarks/bench_shape.py --switch dense --dims 2 10 --budget 5000 --seeds 5
     python benchmarks/bench_shape.py --switch adaptation --dims 2 5 --budget 500 --seeds 7
+    python benchmarks/bench_shape.py --switch model --dims 2 5 10 --budget 5000 --seeds 5
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ import numpy as np  # noqa: E402
 from benchmarks import functions, optimizers, report  # noqa: E402
 from benchmarks.functions import FUNCTION_NAMES  # noqa: E402
 from benchmarks.machine import fmt, markdown_table  # noqa: E402
-from hopper_jax.core import algorithm, covariance  # noqa: E402
+from hopper_jax.core import algorithm, covariance, surrogate  # noqa: E402
 from hopper_jax.search import compiled  # noqa: E402
 from hopper_jax.space import encodings  # noqa: E402
 
@@ -86,6 +89,8 @@ SWITCHES = {
     "adaptation": Switch(algorithm, "ADAPTATION_BY_SIZE",
                          {"rate 1/(1 + n/2) below n = 8 (default)": True, "rate 0.2 everywhere": False},
                          "The step adaptation's rate by the space's float elements against 0.2 everywhere"),
+    "model": Switch(surrogate, "MODEL_STEPS", {"model steps (default)": True, "no model steps": False},
+                    "Phase 2 with model steps (a quadratic fitted to the latest evaluations) against without"),
     "float64": Switch(optimizers, "HJ_FLOAT_DTYPE", {"float64 coordinates": "float64", "float32 (default)": "float32"},
                       "float64 search coordinates against float32 (optima off the float32 grid)", solved=1e-30,
                       floor=1e-30, x64=True, off_grid=True),

@@ -48,9 +48,11 @@ import numpy as np
 from ..space.compile import Space
 from ..space.encodings import Continuous, Draws, into_unit_box, random_subset
 from . import covariance as cov
+from . import surrogate
 from .population import Population, layout
 
-KEEP, MUTATE, RESAMPLE = 0, 1, 2
+#: A parameter's action in a row: kept, moved, sampled afresh (phase 1), or moved by a model step (`surrogate`).
+KEEP, MUTATE, RESAMPLE, MODEL = 0, 1, 2, 3
 #: Success rate the step adaptation aims for (Rechenberg's 1/5 rule).
 SUCCESS_TARGET = 0.2
 #: Change of log_step per unit of (success - target) / (1 - target), for one sequential evaluation, in a space
@@ -82,6 +84,16 @@ class HopperState(NamedTuple):
     covariance: jax.Array  # (n, n) float32: the learned shape of continuous-block moves (n = 0: no block)
     factor: jax.Array  # (n, n) float32: its lower Cholesky factor A, so that a block step is y = A g
     path: jax.Array  # (n,) float32: the evolution path of winning block steps
+    # phase 2's model steps (`surrogate.Model`; K = 0: no model): the latest block points and the fitted step
+    model_points: jax.Array  # (K, n) block coordinates
+    model_scores: jax.Array  # (K,) float32
+    model_count: jax.Array  # () int32: points recorded so far
+    model_step: jax.Array  # (n,) from the best to the fitted minimum
+    model_ok: jax.Array  # () bool: the next model row takes `model_step`
+
+    @property
+    def model(self) -> surrogate.Model:
+        return surrogate.Model(*self[-5:])
 
 
 class Hopper(NamedTuple):
@@ -128,7 +140,8 @@ def clipped(schedule: Schedule) -> Callable[[jax.Array], jax.Array]:
 
 def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: float = 1.0,
            end_temperature: float = 0.2, temperature: Schedule | None = None,
-           step_adaptation: float | None = None, covariance_limit: int | None = None) -> Hopper:
+           step_adaptation: float | None = None, covariance_limit: int | None = None,
+           model_steps: bool | None = None) -> Hopper:
     """Build the algorithm for `space`.
 
     Args:
@@ -140,6 +153,8 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         the space's float elements).
       covariance_limit: the largest continuous block that moves as one learned correlated step
         (`covariance.COVARIANCE_LIMIT` when None; 0 turns the learned shape off).
+      model_steps: phase 2 also steps to the minimum of a quadratic model fitted to the latest evaluations of a
+        small continuous block (`surrogate`; None: `surrogate.MODEL_STEPS`).
     """
     schedule = clipped(linear_temperature(start_temperature, end_temperature) if temperature is None
                        else temperature)
@@ -163,12 +178,21 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
     scaled = np.isin(np.arange(n_params), [unit_of[j] for j, f in enumerate(floats) if f])
     if step_adaptation is None:
         step_adaptation = adaptation_rate(sum(enc.size for enc, f in zip(encodings, floats) if f))
+    model_steps = surrogate.MODEL_STEPS if model_steps is None else model_steps
+    archive_size = surrogate.archive_rows(block.size, space.array_size) if block and model_steps else 0
+    block_dtype = encodings[block.leaves[0][0]].dtype if block else np.float32
+
+    def block_of(rows: tuple, count: int | None = None) -> jax.Array:
+        """The block's elements of encodings `rows` (per array leaf), concatenated: (n,), or (count, n)."""
+        shape = (-1,) if count is None else (count, -1)
+        return jnp.concatenate([rows[j].reshape(shape) for j, *_ in block.leaves], axis=-1)
 
     def init() -> HopperState:
         # numpy values put on the device: no eager XLA program (each costs a compile the first time)
         best = tuple(jax.device_put(np.asarray(z)) for z in space.initial_encoding())
         scalars = jax.device_put((score_dtype(-np.inf), np.float32(0.0), np.int32(0), np.bool_(False)))
-        return HopperState(best, *scalars[:3], best, scalars[3], *cov.identity(block.size if block else 0))
+        return HopperState(best, *scalars[:3], best, scalars[3], *cov.identity(block.size if block else 0),
+                           *surrogate.empty(archive_size, block.size if block else 0, block_dtype))
 
     sample_draws = sum(enc.sample_draws for enc in encodings)
     perturb_draws = 1 + n_params + sum(0 if j in in_block else enc.move_words(s) + (enc.sample_draws if c else 0)
@@ -201,14 +225,16 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         n_move = moved_count(draws, temperature, cold_temperature)
         return draws.words, random_subset(draws.take(n_params), n_move)
 
-    def perturb_one(key, words, selected, state, temperature, failures):
-        """One phase-2 row: per array leaf, (positions, new values) of its moved elements."""
+    def perturb_one(key, words, selected, state, temperature, failures, modelled):
+        """One phase-2 row: per array leaf, (positions, new values) of its moved elements; a `modelled` row's
+        block moves by the state's model step."""
         draws = Draws.resume(words, 1 + n_params)
         log_step = after_failures(state.log_step, failures, failure_change, log_step_range[0])
         step = temperature * jnp.exp(log_step)
         if block:
             share = cov.dense_share(state.covariance)  # of the state, not the row: computed once under vmap
             y = jnp.asarray(block.scale) * step * cov.step(block, key, temperature, selected, state.factor, share)
+            y = jnp.where(modelled, state.model_step, y) if archive_size else y
         may_stay = jnp.any(selected & scaled)  # a float moves: a discrete parameter may keep its value
         index, moved, scalars = [], [], {}
         for j, (enc, z) in enumerate(zip(encodings, state.best)):
@@ -254,24 +280,30 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
 
         def perturb(keys):
             words, selected = jax.vmap(select_one)(keys, temperature, cold_temperature)
-            counted = counts_for_step(local, selected)
+            modelled = jnp.zeros(size, bool)
+            if archive_size:  # model steps: the last row of a generation, a share of sequential steps
+                heated = jnp.broadcast_to(jnp.asarray(heat, jnp.float32), (size,)) > 1.0
+                modelled = surrogate.model_rows(keys, sequential | (size == 1)) & local & ~heated & state.model_ok
+                selected = jnp.where(modelled[:, None], block.params[None, :], selected)
+            counted = counts_for_step(local & ~modelled, selected)
             failures = jnp.where(sequential, jnp.cumsum(counted) - counted, 0.0)
-            index, moved = jax.vmap(perturb_one, in_axes=(0, 0, 0, None, 0, 0))(keys, words, selected, state,
-                                                                                  temperature, failures)
-            return index, moved, selected
+            index, moved = jax.vmap(perturb_one, in_axes=(0, 0, 0, None, 0, 0, 0))(
+                keys, words, selected, state, temperature, failures, modelled)
+            return index, moved, selected, modelled
 
         def still(keys):
             index = tuple(jnp.broadcast_to(enc.size + jnp.arange(s, dtype=jnp.int32), (size, s))
                           for enc, s in zip(encodings, slots))
             moved = tuple(jnp.zeros((size, s), enc.dtype) for enc, s in zip(encodings, slots))
-            return index, moved, jnp.zeros((size, n_params), bool)
+            return index, moved, jnp.zeros((size, n_params), bool), jnp.zeros(size, bool)
 
-        index, moved, selected = jax.lax.cond(jnp.any(local), perturb, still, keys)
+        index, moved, selected, modelled = jax.lax.cond(jnp.any(local), perturb, still, keys)
         index = tuple(jnp.where(local[:, None], i, enc.size + jnp.arange(s, dtype=jnp.int32))
                       for i, enc, s in zip(index, encodings, slots))
         # the merged candidate goes in row 0, except in hot asks: it may itself be the duplicate being retried
         use_merged = state.has_merged & local[0] & (jnp.ravel(jnp.asarray(heat, jnp.float32))[0] <= 1.0)
-        actions = jnp.where(local[:, None], jnp.where(selected, MUTATE, KEEP), RESAMPLE).astype(jnp.int8)
+        moving = jnp.where(modelled[:, None], MODEL, MUTATE)
+        actions = jnp.where(local[:, None], jnp.where(selected, moving, KEEP), RESAMPLE).astype(jnp.int8)
         return Population(keys, ~local, state.best, index, moved, tuple(m[None] for m in state.merged),
                           use_merged.astype(jnp.int32), local, actions, temperature)
 
@@ -316,7 +348,8 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         winner = jnp.argmax(scores)
         improved = scores[winner] > state.best_score
         best = tuple(jnp.where(improved, z, b) for z, b in zip(views.row(population, winner), state.best))
-        counted = counts_for_step(population.local, population.actions == MUTATE)
+        modelled = jnp.any(population.actions == MODEL, axis=1)  # model steps leave the step size alone
+        counted = counts_for_step(population.local & ~modelled, population.actions == MUTATE)
         n_local = jnp.sum(counted)
         successes = jnp.sum(jnp.where(scores > state.best_score, counted, 0.0))  # of the counted rows
         if sequential:
@@ -343,7 +376,12 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         else:
             has_merged = jnp.sum(improving) >= 2
             merged = jax.lax.cond(has_merged, lambda: merge(population, improving, best), lambda: best)
-        return HopperState(best, best_score, log_step, state.count + scores.shape[0], merged, has_merged, *shape)
+        model = state.model
+        if archive_size:
+            model = surrogate.update(model, block_of(views.encode(population), scores.shape[0]), scores,
+                                     block_of(best))
+        return HopperState(best, best_score, log_step, state.count + scores.shape[0], merged, has_merged, *shape,
+                           *model)
 
     return Hopper(init, ask, tell, views.decode, views.encode, views.row, views.fingerprints, views.given)
 

@@ -77,18 +77,27 @@ def matvec(a: jax.Array, g: jax.Array) -> jax.Array:
 def cholesky(c: jax.Array) -> jax.Array:
     """Lower factor L (n, n) with L Lᵀ = c, column by column (outer-product updates, no reductions); pivots
     below `PIVOT_FLOOR` × the mean variance are raised to it, so the result is finite for any symmetric c."""
+    return cholesky_pivot(c)[0]
+
+
+def cholesky_pivot(c: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(`cholesky(c)`, () the smallest pivot before the floor as a share of the mean variance): c is
+    positive definite (to working precision) where that share is above `PIVOT_FLOOR`."""
     c = jnp.asarray(c)
     n = c.shape[0]
     rows = jnp.arange(n)
-    floor = PIVOT_FLOOR * jnp.maximum(_trace(c) / n, 1e-30)
+    mean_variance = jnp.maximum(_trace(c) / n, 1e-30)
+    floor = PIVOT_FLOOR * mean_variance
 
     def column(j, carry):
-        rest, factor = carry
+        rest, factor, smallest = carry
         pivot = jnp.sqrt(jnp.maximum(rest[j, j], floor))
         col = jnp.where(rows >= j, rest[:, j] / pivot, 0.0).at[j].set(pivot)
-        return rest - col[:, None] * col[None, :], factor.at[:, j].set(col)
+        return rest - col[:, None] * col[None, :], factor.at[:, j].set(col), jnp.minimum(smallest, rest[j, j])
 
-    return jax.lax.fori_loop(0, n, column, (c, jnp.zeros_like(c)))[1]
+    start = (c, jnp.zeros_like(c), jnp.asarray(jnp.inf, c.dtype))
+    _, factor, smallest = jax.lax.fori_loop(0, n, column, start)
+    return factor, smallest / mean_variance
 
 
 def _trace(c: jax.Array) -> jax.Array:

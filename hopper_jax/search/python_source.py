@@ -17,7 +17,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from ..core.algorithm import Population
+from ..core.algorithm import MODEL, Population
 from ..evaluators.outcome import Outcome
 from .booking import Booking
 from .callbacks import CandidateType, ParamInfo
@@ -71,7 +71,12 @@ class _Block:
 
     @property
     def used_up(self) -> bool:
-        return self.stale or self.next_row >= self.host[2].shape[0]
+        """Nothing left to hand out: cut, exhausted, or the next row is a model step, which the core proposes
+        from every earlier score (so it opens a block of its own)."""
+        row = self.next_row
+        if self.stale or row >= self.host[2].shape[0]:
+            return True
+        return row > 0 and bool(np.any(self.host[4][row] == MODEL))
 
 
 class PythonSource:

@@ -1,0 +1,203 @@
+"""A quadratic model of f over a small continuous block: phase 2's model step.
+
+The core keeps the latest evaluated points of the continuous block and their scores in a ring buffer (the
+archive, a few times the model's coefficient count). Once it is full, phase 2 fits a full quadratic
+q(u) = c + gᵀu + ½ uᵀHu to it by ridge least squares, around the best (u = (x − best) / s, s the largest
+coordinate distance in the archive), and proposes q's minimiser when H is positive definite, kept within
+`TRUST_RADIUS` · s of the best. On a quadratic (a sphere, an ill-conditioned ellipsoid, rotated or not) one
+model step lands near the optimum; on a rugged landscape the fit of many points smooths the ripples and
+points into the basin. A model step is one candidate of a generation (the last row in JAX mode; a share of
+the sequential steps in Python mode), so a bad model costs little.
+
+The arithmetic runs in a fixed order (sums as loops over one axis, element-wise inside; `covariance`'s
+Cholesky), never through a matrix product or a library solver, so a seed gives the same bits on every device.
+
+Shapes: n block elements, m = (n + 1)(n + 2) / 2 model coefficients, K = `ARCHIVE_FACTOR` · m archive rows.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import covariance as cov
+
+#: Phase 2 takes model steps by default (`hopper(model_steps=...)` decides per search; an ablation setting, which
+#: the engine caches' keys do not see).
+MODEL_STEPS = True
+#: Largest continuous block with a model (n ≤ 10: m ≤ 66 coefficients, a fit of well under a millisecond).
+MODEL_LIMIT = 10
+#: Largest space (array elements in all) with a model: the archive's rows are the population's dense rows.
+MODEL_SPACE_LIMIT = 64
+#: Archive rows per model coefficient, at least (rounded up to a power of two).
+ARCHIVE_FACTOR = 1.5
+#: Share of sequential phase-2 steps (Python mode) that are model steps once the archive is full.
+MODEL_SHARE = 0.2
+#: A model step moves at most this many times the archive's spread s from the best.
+TRUST_RADIUS = 3.0
+#: Added to each squared column norm of the fit, per archive row (the features are at most 1 in size): a small ridge.
+RIDGE = 1e-8
+#: The fitted Hessian counts as positive definite when its smallest Cholesky pivot is above this share of
+#: its mean diagonal.
+PD_FLOOR = 1e-7
+
+
+class Model(NamedTuple):
+    """The archive (the latest evaluated points of the continuous block and their scores, a ring buffer) and
+    the model step fitted to it."""
+
+    points: jax.Array  # (K, n) block coordinates (the leaves' encodings, concatenated)
+    scores: jax.Array  # (K,) float32, maximised
+    count: jax.Array  # () int32: points recorded so far (the next goes to count % K)
+    step: jax.Array  # (n,) from the best to the fitted minimum (the block's coordinate type)
+    ok: jax.Array  # () bool: `step` is a model step to take
+
+
+def archive_rows(n: int, space_elements: int) -> int:
+    """K for a block of n elements in a space of `space_elements` array elements (0: no model): the power of
+    two at or above `ARCHIVE_FACTOR` times the model's coefficients."""
+    if not 2 <= n <= MODEL_LIMIT or space_elements > MODEL_SPACE_LIMIT:
+        return 0
+    return 1 << math.ceil(math.log2(ARCHIVE_FACTOR * (n + 1) * (n + 2) / 2))
+
+
+def empty(rows: int, n: int, dtype) -> Model:
+    """A model state with room for `rows` points of n elements, none recorded."""
+    n = n if rows else 0
+    return Model(*jax.device_put((np.zeros((rows, n), dtype), np.zeros(rows, np.float32), np.int32(0),
+                                  np.zeros(n, dtype), np.bool_(False))))
+
+
+def update(model: Model, points: jax.Array, scores: jax.Array, center: jax.Array) -> Model:
+    """`model` with the rows of `points` (P, n) whose `scores` (P,) are finite recorded, and the model step from
+    `center` (n,), the best, fitted again once the archive is full."""
+    model = record(model, points, scores)
+    step, ok = jax.lax.cond(ready(model), model_step, lambda *_: (jnp.zeros_like(model.step), jnp.bool_(False)),
+                            model, center)
+    return model._replace(step=step, ok=ok)
+
+
+def record(archive: Model, points: jax.Array, scores: jax.Array) -> Model:
+    """The archive with the rows of `points` (P, n) whose `scores` (P,) are finite added in row order (the
+    last K of them when there are more); positions are distinct, so the scatter is the same on every device."""
+    rows = archive.scores.shape[0]
+    scores = scores.astype(jnp.float32)
+    valid = jnp.isfinite(scores) & (jnp.abs(scores) < np.finfo(np.float32).max)  # not a clipped infinity
+    rank = jnp.cumsum(valid, dtype=jnp.int32) - 1
+    total = jnp.sum(valid, dtype=jnp.int32)
+    keep = valid & (rank >= total - rows)
+    position = jnp.where(keep, (archive.count + rank) % rows, rows).astype(jnp.int32)  # `rows`: dropped
+    return archive._replace(
+        points=archive.points.at[position].set(points.astype(archive.points.dtype), mode="drop", unique_indices=True),
+        scores=archive.scores.at[position].set(scores.astype(jnp.float32), mode="drop", unique_indices=True),
+        count=archive.count + total)
+
+
+def ready(archive: Model) -> jax.Array:
+    """() bool: the archive is full (a model can be fitted)."""
+    return archive.count >= archive.scores.shape[0]
+
+
+def features(u: jax.Array) -> jax.Array:
+    """(m,) the quadratic features of u (n,): 1, u_i, then u_i u_j for i ≤ j (row-major)."""
+    first, second = np.triu_indices(u.shape[0])
+    return jnp.concatenate([jnp.ones(1, u.dtype), u, u[first] * u[second]])
+
+
+def model_step(archive: Model, center: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(delta (n,), ok ()): the step from `center` (n,) to the fitted quadratic's minimiser of −score, and
+    whether there is one (a positive definite fit with finite values)."""
+    n = center.shape[0]
+    offsets = archive.points - center[None, :]
+    spread = jnp.maximum(jnp.max(jnp.abs(offsets)).astype(jnp.float32), 1e-30)
+    losses = -archive.scores
+    low, high = jnp.min(losses), jnp.max(losses)
+    y = (losses - low) / jnp.maximum(high - low, 1e-30)
+    phi = jax.vmap(features)(offsets.astype(jnp.float32) / spread)  # (K, m), features of |u| ≤ 1
+    m = phi.shape[1]
+    # least squares through a QR factorisation: its error grows with the condition of phi, the normal
+    # equations' with its square
+    coefficients = back_substitute(*least_squares_qr(phi, y, RIDGE * phi.shape[0]))
+    gradient = coefficients[1:n + 1]
+    first, second = np.triu_indices(n)
+    upper = jnp.zeros((n, n), jnp.float32).at[first, second].set(coefficients[n + 1:], unique_indices=True)
+    hessian = upper + upper.T  # the diagonal doubles: d²(c u_i²)/du_i² = 2c
+    factor, smallest = cov.cholesky_pivot(hessian)
+    u_star = -back_substitute(factor.T, forward_substitute(factor, gradient))
+    length = jnp.sqrt(fixed_sum(u_star * u_star, axis=0))
+    u_star = u_star * jnp.minimum(1.0, TRUST_RADIUS / jnp.maximum(length, 1e-30))
+    ok = (smallest > PD_FLOOR) & jnp.all(jnp.isfinite(u_star)) & (high > low)
+    return jnp.where(ok, u_star * spread, 0.0).astype(center.dtype), ok
+
+
+def fixed_sum(x: jax.Array, axis: int) -> jax.Array:
+    """x summed over `axis` by pairwise additions in a fixed tree (element-wise adds only), so the result has
+    the same bits on every device, unlike a reduction whose order the backend picks."""
+    x = jnp.moveaxis(x, axis, 0)
+    size = 1 << max(x.shape[0] - 1, 0).bit_length()
+    x = jnp.concatenate([x, jnp.zeros((size - x.shape[0], *x.shape[1:]), x.dtype)])
+    while x.shape[0] > 1:
+        half = x.shape[0] // 2
+        x = x[:half] + x[half:]
+    return x[0]
+
+
+def least_squares_qr(a: jax.Array, b: jax.Array, floor: float = 0.0) -> tuple[jax.Array, jax.Array]:
+    """(R (m, m) upper, c (m,)) with R x = c the least-squares solution of a x ≈ b, a (N, m): modified
+    Gram-Schmidt on [a | b] (backward stable for least squares, as Householder is), column by column, sums by
+    `fixed_sum`; Q itself is not kept. `floor` is added to each column's squared norm, so that a column that
+    depends on the earlier ones gets a coefficient near 0 instead of a division by 0."""
+    columns = a.shape[1]
+    padded = 1 << max(a.shape[0] - 1, 0).bit_length()  # zero rows change nothing; `fixed_sum` pads no more
+    work = jnp.zeros((padded, columns + 1), a.dtype).at[:a.shape[0]].set(jnp.concatenate([a, b[:, None]], axis=1))
+    later = jnp.arange(columns + 1)
+
+    def column(j, carry):
+        work, r = carry
+        norm = jnp.sqrt(fixed_sum(work[:, j] * work[:, j], axis=0) + floor)
+        q = work[:, j] / norm
+        h = fixed_sum(q[:, None] * work, axis=0)  # (m + 1,): q's components of the columns after j (and b)
+        h = jnp.where(later > j, h, 0.0)
+        return work - q[:, None] * h[None, :], r.at[j].set(h.at[j].set(norm))
+
+    _, r = jax.lax.fori_loop(0, columns, column, (work, jnp.zeros((columns, columns + 1), a.dtype)))
+    return r[:, :columns], r[:, columns]
+
+
+def forward_substitute(lower: jax.Array, b: jax.Array) -> jax.Array:
+    """x (n,) with L x = b, L (n, n) lower triangular: column by column (element-wise updates)."""
+    rows = jnp.arange(b.shape[0])
+
+    def step(j, carry):
+        rest, x = carry
+        xj = rest[j] / lower[j, j]
+        return rest - jnp.where(rows > j, lower[:, j] * xj, 0.0), x.at[j].set(xj)
+
+    return jax.lax.fori_loop(0, b.shape[0], step, (b, jnp.zeros_like(b)))[1]
+
+
+def back_substitute(upper: jax.Array, b: jax.Array) -> jax.Array:
+    """x (n,) with U x = b, U (n, n) upper triangular: column by column from the last (element-wise updates)."""
+    n = b.shape[0]
+    rows = jnp.arange(n)
+
+    def step(k, carry):
+        j = n - 1 - k
+        rest, x = carry
+        xj = rest[j] / upper[j, j]
+        return rest - jnp.where(rows < j, upper[:, j] * xj, 0.0), x.at[j].set(xj)
+
+    return jax.lax.fori_loop(0, n, step, (b, jnp.zeros_like(b)))[1]
+
+
+def model_rows(keys: jax.Array, sequential: jax.Array | bool) -> jax.Array:
+    """(P,) bool: the rows that may be model steps, from their PRNG key data `keys` (P, k): in sequential
+    asks a `MODEL_SHARE` of them (a draw of each row's own stream, so a step is one whatever the block size),
+    otherwise the last row of the generation."""
+    drawn = jax.vmap(lambda key: jax.random.uniform(jax.random.fold_in(jax.random.wrap_key_data(key), 2)))(keys)
+    last = jnp.arange(keys.shape[0]) == keys.shape[0] - 1
+    return jnp.where(sequential, drawn < MODEL_SHARE, last)

@@ -1,0 +1,132 @@
+"""The quadratic model of phase 2's model steps (hopper_jax.core.surrogate) and how the core uses it."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import hopper_jax as hj
+from hopper_jax import Space, hopper
+from hopper_jax.core import surrogate
+from hopper_jax.core.algorithm import MODEL, MUTATE
+
+
+@pytest.mark.parametrize("rows", [1, 5, 8, 13])
+def test_fixed_sum_adds_along_an_axis(rows):
+    x = np.random.default_rng(rows).normal(size=(rows, 3)).astype(np.float32)
+    np.testing.assert_allclose(surrogate.fixed_sum(jnp.asarray(x), axis=0), x.sum(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(surrogate.fixed_sum(jnp.asarray(x), axis=1), x.sum(1), rtol=1e-5, atol=1e-6)
+
+
+def test_least_squares_by_qr_and_the_triangular_solves():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(12, 5)).astype(np.float32), rng.normal(size=12).astype(np.float32)
+    r, c = map(np.asarray, surrogate.least_squares_qr(jnp.asarray(a), jnp.asarray(b)))
+    assert np.allclose(r, np.triu(r))
+    np.testing.assert_allclose(r.T @ r, a.T @ a, rtol=1e-4, atol=1e-4)  # R is the Cholesky factor of aᵀa
+    x = np.asarray(surrogate.back_substitute(jnp.asarray(r), jnp.asarray(c)))
+    np.testing.assert_allclose(x, np.linalg.lstsq(a, b, rcond=None)[0], rtol=1e-4, atol=1e-5)
+    lower, rhs = r.T, np.arange(1.0, 6.0, dtype=np.float32)
+    np.testing.assert_allclose(lower @ np.asarray(surrogate.forward_substitute(jnp.asarray(lower), jnp.asarray(rhs))),
+                               rhs, rtol=1e-4)
+
+
+def test_the_archive_keeps_the_latest_finite_points_in_a_ring():
+    archive = surrogate.empty(4, 2, np.float32)
+    points = np.arange(12.0, dtype=np.float32).reshape(6, 2)
+    scores = np.array([0.0, -np.inf, 2.0, np.nan, 4.0, 5.0], np.float32)
+    archive = surrogate.record(archive, jnp.asarray(points[:3]), jnp.asarray(scores[:3]))  # rows 0, 2
+    assert int(archive.count) == 2 and not surrogate.ready(archive)
+    archive = surrogate.record(archive, jnp.asarray(points[3:]), jnp.asarray(scores[3:]))  # rows 4, 5
+    assert int(archive.count) == 4 and surrogate.ready(archive)
+    np.testing.assert_array_equal(archive.scores, [0.0, 2.0, 4.0, 5.0])
+    np.testing.assert_array_equal(archive.points, points[[0, 2, 4, 5]])
+    # more finite rows than the ring holds: the last ones, in order, after the ring's position
+    archive = surrogate.record(archive, jnp.asarray(points), jnp.asarray(np.arange(6.0, 12.0, dtype=np.float32)))
+    assert int(archive.count) == 10
+    np.testing.assert_array_equal(archive.scores, [10.0, 11.0, 8.0, 9.0])  # slots 2, 3, 0, 1 get rows 2 .. 5
+
+
+def _filled(objective, center, n=3, scale=0.2, seed=0):
+    rows = surrogate.archive_rows(n, n)
+    points = center + scale * np.random.default_rng(seed).uniform(-1, 1, (rows, n)).astype(np.float32)
+    scores = -np.array([objective(p) for p in points], np.float32)
+    model = surrogate.update(surrogate.empty(rows, n, np.float32), jnp.asarray(points), jnp.asarray(scores),
+                             jnp.asarray(center))
+    delta, ok = surrogate.model_step(model, jnp.asarray(center))
+    np.testing.assert_allclose(model.step, delta, rtol=1e-4, atol=1e-6)  # `update` fits it once the archive is full
+    assert bool(model.ok) == bool(ok)
+    return model
+
+
+def test_a_model_step_lands_on_a_quadratic_minimum():
+    h = np.array([[3.0, 1.0, 0.0], [1.0, 2.0, 0.5], [0.0, 0.5, 1.0]])
+    minimum = np.array([0.45, 0.55, 0.5])
+    center = np.full(3, 0.5, np.float32)
+    archive = _filled(lambda x: 7.0 + (x - minimum) @ h @ (x - minimum), center)
+    delta, ok = surrogate.model_step(archive, jnp.asarray(center))
+    assert bool(ok)
+    np.testing.assert_allclose(center + np.asarray(delta), minimum, atol=2e-4)
+
+
+def test_no_model_step_on_a_concave_fit_and_a_short_one_far_away():
+    center = np.full(3, 0.5, np.float32)
+    _, ok = surrogate.model_step(_filled(lambda x: -np.sum((x - 0.5) ** 2), center), jnp.asarray(center))
+    assert not bool(ok)  # a maximum: no minimiser to go to
+    far = np.array([5.0, -4.0, 3.0])
+    archive = _filled(lambda x: np.sum((x - far) ** 2), center, scale=0.01)
+    delta, ok = surrogate.model_step(archive, jnp.asarray(center))
+    length = np.linalg.norm(np.asarray(delta))
+    assert bool(ok) and length == pytest.approx(surrogate.TRUST_RADIUS * float(jnp.max(jnp.abs(
+        archive.points - center))), rel=1e-3)  # at the trust radius, pointing at the minimum
+    np.testing.assert_allclose(np.asarray(delta) / length, (far - center) / np.linalg.norm(far - center), atol=2e-2)
+
+
+def test_only_small_continuous_blocks_get_a_model():
+    assert surrogate.archive_rows(2, 2) == 16 and surrogate.archive_rows(10, 12) == 128  # ≥ 1.5 × coefficients
+    assert surrogate.archive_rows(1, 1) == 0 and surrogate.archive_rows(11, 11) == 0
+    assert surrogate.archive_rows(4, surrogate.MODEL_SPACE_LIMIT + 1) == 0
+
+
+def _search(algo, objective, generations, size=8, seed=0):
+    @jax.jit
+    def generation(state, key, progress):
+        population = algo.ask(key, state, jnp.full((size,), progress))
+        return algo.tell(state, population, -jax.vmap(objective)(algo.decode(population)[0])), population
+
+    state, populations = algo.init(), []
+    for g in range(generations):
+        state, population = generation(state, jax.random.fold_in(jax.random.key(seed), g), g / generations)
+        populations.append(population)
+    return state, populations
+
+
+def test_model_steps_solve_an_ill_conditioned_rotated_quadratic():
+    """Condition 1e6 in 3-D, rotated: a quadratic model finds the minimum that the perturbations alone do not."""
+    rotation = np.linalg.qr(np.random.default_rng(1).normal(size=(3, 3)))[0]
+    weights = np.array([1.0, 1e3, 1e6])
+
+    def objective(x):  # minimum 0 at 0.3 in the unit box
+        z = jnp.asarray(rotation.T, jnp.float32) @ (x - 0.3)
+        return jnp.sum(jnp.asarray(weights, jnp.float32) * z * z)
+
+    space = Space({"x": hj.float(0, 1, shape=(3,))})
+    modelled, populations = _search(hopper(space), objective, 40)
+    plain, _ = _search(hopper(space, model_steps=False), objective, 40)
+    assert -float(modelled.best_score) < 1e-2 * -float(plain.best_score)
+    actions = np.stack([np.asarray(p.actions) for p in populations])  # (G, P, 1)
+    assert np.any(actions == MODEL) and np.all(actions[:, :-1] != MODEL)  # the last row of a generation only
+    assert np.any(actions[:, -1] == MUTATE)  # … while the archive fills or the fit has no minimum
+
+
+def test_model_rows_leave_the_step_size_alone():
+    space = Space({"x": hj.float(0, 1, shape=(2,))})
+    algo = hopper(space)
+    state, _ = _search(algo, lambda x: jnp.sum((x - 0.3) ** 2), 8)
+    population = algo.ask(jax.random.key(3), state, jnp.ones(4))
+    modelled = np.any(np.asarray(population.actions) == MODEL, axis=1)
+    assert modelled.tolist() == [False, False, False, True]
+    only_model = population._replace(local=jnp.asarray(modelled))
+    told = algo.tell(state, only_model, jnp.where(jnp.asarray(modelled), -1e9, -jnp.inf))  # a failure
+    assert float(told.log_step) == float(state.log_step)
+    assert int(told.model_count) == int(state.model_count) + 1
