@@ -9,10 +9,11 @@ model step lands near the optimum; on a rugged landscape the fit of many points 
 points into the basin. A model step is one candidate of a generation (the last row in JAX mode; a share of
 the sequential steps in Python mode), so a bad model costs little.
 
-The arithmetic runs in a fixed order (sums as loops over one axis, element-wise inside; `covariance`'s
-Cholesky), never through a matrix product or a library solver, so a seed gives the same bits on every device.
+The arithmetic runs in a fixed order (sums as a fixed tree of element-wise adds, `fixed_sum`; solves by
+element-wise substitution; `covariance`'s Cholesky), never through a matrix product or a library solver, so a
+seed gives the same bits on every device.
 
-Shapes: n block elements, m = (n + 1)(n + 2) / 2 model coefficients, K = `ARCHIVE_FACTOR` · m archive rows.
+Shapes: n block elements, m = (n + 1)(n + 2) / 2 model coefficients, K archive rows (`archive_rows`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from . import covariance as cov
 #: Phase 2 takes model steps by default (`hopper(model_steps=...)` decides per search; an ablation setting, which
 #: the engine caches' keys do not see).
 MODEL_STEPS = True
-#: Largest continuous block with a model (n ≤ 10: m ≤ 66 coefficients, a fit of well under a millisecond).
+#: Largest continuous block with a model (n ≤ 10: m ≤ 66 coefficients; one fit takes about 0.2 ms at n = 2 and
+#: 11 ms at n = 10 on a CPU with the quick compile options of small spaces, benchmarks/RESULTS.md §46e).
 MODEL_LIMIT = 10
 #: Largest space (array elements in all) with a model: the archive's rows are the population's dense rows.
 MODEL_SPACE_LIMIT = 64
@@ -118,7 +120,6 @@ def model_step(archive: Model, center: jax.Array) -> tuple[jax.Array, jax.Array]
     low, high = jnp.min(losses), jnp.max(losses)
     y = (losses - low) / jnp.maximum(high - low, 1e-30)
     phi = jax.vmap(features)(offsets.astype(jnp.float32) / spread)  # (K, m), features of |u| ≤ 1
-    m = phi.shape[1]
     # least squares through a QR factorisation: its error grows with the condition of phi, the normal
     # equations' with its square
     coefficients = back_substitute(*least_squares_qr(phi, y, RIDGE * phi.shape[0]))
