@@ -61,3 +61,19 @@ def read_scalars(logdir):
             for value in event.summary.value:
                 scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
     return scalars
+
+
+def quick_jit(fun=None, **jit_options):
+    """`jax.jit` with the quick compile options the engine uses for small spaces on a CPU (XLA's lowest
+    optimisation level): the core's tests compile dozens of small programs and run each a few times, so the
+    default options cost them more in compiling than they save in running. Use as `jax.jit`, with or without
+    arguments."""
+    import functools
+
+    import jax
+
+    from hopper_jax.search.compiled import quick_options
+
+    if fun is None:
+        return functools.partial(quick_jit, **jit_options)
+    return jax.jit(fun, compiler_options=quick_options(), **jit_options)

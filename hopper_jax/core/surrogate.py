@@ -112,14 +112,22 @@ def features(u: jax.Array) -> jax.Array:
 
 def model_step(archive: Model, center: jax.Array) -> tuple[jax.Array, jax.Array]:
     """(delta (n,), ok ()): the step from `center` (n,) to the fitted quadratic's minimiser of −score, and
-    whether there is one (a positive definite fit with finite values)."""
+    whether there is one (a positive definite fit with finite values).
+
+    The fit runs in whitened coordinates: offsets from `center` times the inverse Cholesky factor of their second
+    moment, scaled into |u| ≤ 1. Once phase 2 has learned an ill-conditioned shape, the archive is as stretched
+    as the landscape; unwhitened, its short directions' squared features would sink below the ridge and the
+    float32 fit would lose their curvature."""
     n = center.shape[0]
-    offsets = archive.points - center[None, :]
-    spread = jnp.maximum(jnp.max(jnp.abs(offsets)).astype(jnp.float32), 1e-30)
+    offsets = archive.points.astype(jnp.float32) - center[None, :].astype(jnp.float32)
+    second_moment = fixed_sum(offsets[:, :, None] * offsets[:, None, :], axis=0) / offsets.shape[0]
+    factor, _ = cov.cholesky_pivot(second_moment)
+    white = jax.vmap(lambda o: forward_substitute(factor, o))(offsets)  # (K, n), unit second moment
+    spread = jnp.maximum(jnp.max(jnp.abs(white)), 1e-30)
     losses = -archive.scores
     low, high = jnp.min(losses), jnp.max(losses)
     y = (losses - low) / jnp.maximum(high - low, 1e-30)
-    phi = jax.vmap(features)(offsets.astype(jnp.float32) / spread)  # (K, m), features of |u| ≤ 1
+    phi = jax.vmap(features)(white / spread)  # (K, m), features of |u| ≤ 1
     # least squares through a QR factorisation: its error grows with the condition of phi, the normal
     # equations' with its square
     coefficients = back_substitute(*least_squares_qr(phi, y, RIDGE * phi.shape[0]))
@@ -127,12 +135,13 @@ def model_step(archive: Model, center: jax.Array) -> tuple[jax.Array, jax.Array]
     first, second = np.triu_indices(n)
     upper = jnp.zeros((n, n), jnp.float32).at[first, second].set(coefficients[n + 1:], unique_indices=True)
     hessian = upper + upper.T  # the diagonal doubles: d²(c u_i²)/du_i² = 2c
-    factor, smallest = cov.cholesky_pivot(hessian)
-    u_star = -back_substitute(factor.T, forward_substitute(factor, gradient))
+    hessian_factor, smallest = cov.cholesky_pivot(hessian)
+    u_star = -back_substitute(hessian_factor.T, forward_substitute(hessian_factor, gradient))
     length = jnp.sqrt(fixed_sum(u_star * u_star, axis=0))
     u_star = u_star * jnp.minimum(1.0, TRUST_RADIUS / jnp.maximum(length, 1e-30))
     ok = (smallest > PD_FLOOR) & jnp.all(jnp.isfinite(u_star)) & (high > low)
-    return jnp.where(ok, u_star * spread, 0.0).astype(center.dtype), ok
+    delta = cov.matvec(factor, u_star * spread)
+    return jnp.where(ok, delta, 0.0).astype(center.dtype), ok
 
 
 def fixed_sum(x: jax.Array, axis: int) -> jax.Array:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import hopper_jax as hj
+from support import quick_jit
 import chex
 import optax
 
@@ -29,7 +30,7 @@ def sphere(x):
     return jnp.sum((x - SHIFT) ** 2)
 
 
-@jax.jit
+@quick_jit
 def run_sphere(key):
     algo = SPHERE_ALGO
 
@@ -76,9 +77,9 @@ def test_scan_is_reproducible_with_the_same_key():
 TEN = Space({f"p{i}": hj.float(0, 1) for i in range(10)})
 TEN_ALGO = hj.hopper(TEN, seeding_fraction=0.25, start_temperature=1.0, end_temperature=0.0)
 P = 20
-_ask = jax.jit(TEN_ALGO.ask)
-tell = jax.jit(TEN_ALGO.tell)
-_encode = jax.jit(TEN_ALGO.encode)
+_ask = quick_jit(TEN_ALGO.ask)
+tell = quick_jit(TEN_ALGO.tell)
+_encode = quick_jit(TEN_ALGO.encode)
 
 
 def ask(key, state, progress, heat=1.0, explore=None):
@@ -241,7 +242,7 @@ def test_any_optax_schedule_of_progress_sets_the_temperature_of_each_row():
                                          end_value=0.2)] * 4)  # joined schedules take one scalar count only
     progress = jnp.asarray([0.3, 0.45, 0.5, 0.55, 0.74, 0.99], jnp.float32)
     algo = hj.hopper(TEN, temperature=restarts)
-    population = algo.ask(jax.random.key(0), algo.init(), progress)
+    population = quick_jit(algo.ask)(jax.random.key(0), algo.init(), progress)
     chex.assert_shape(population.temperature, (6,))
     chex.assert_type(population.temperature, jnp.float32)
     expected = [float(restarts(p)) for p in progress]
@@ -264,15 +265,15 @@ def test_tell_keeps_the_state_s_shapes_and_dtypes():
     chex.assert_shape((state.best_score, state.log_step, state.count, state.has_merged), ())
     chex.assert_type((state.best_score, state.log_step, state.count), (jnp.float32, jnp.float32, jnp.int32))
     for progress in (0.1, 0.9):  # a phase-1 and a phase-2 population
-        population = algo.ask(jax.random.key(1), state, jnp.full((5,), progress))
-        told = algo.tell(state, population, jnp.arange(5, dtype=jnp.float32))
+        population = quick_jit(algo.ask)(jax.random.key(1), state, jnp.full((5,), progress))
+        told = quick_jit(algo.tell)(state, population, jnp.arange(5, dtype=jnp.float32))
         chex.assert_trees_all_equal_shapes_and_dtypes(told, state)
         chex.assert_tree_all_finite((told.best_score, told.log_step))
 
 
 def test_tell_asserts_one_score_per_row():
     algo = TEN_ALGO
-    population = algo.ask(jax.random.key(0), algo.init(), jnp.full((4,), 0.5))
+    population = quick_jit(algo.ask)(jax.random.key(0), algo.init(), jnp.full((4,), 0.5))
     with pytest.raises(AssertionError):
         algo.tell(algo.init(), population, jnp.zeros(3))
 
@@ -382,7 +383,7 @@ def test_a_block_of_failures_gives_the_log_step_of_one_failure_at_a_time(start):
         log_step = max(np.float32(log_step - np.float32(change)), np.float32(LOG_STEP_RANGE[0]))
         log_step = np.float32(0.0) if log_step <= LOG_STEP_RANGE[0] else log_step
         trail.append(log_step)
-    closed = jax.jit(lambda n: algorithm.after_failures(jnp.float32(start), n, change))(
+    closed = quick_jit(lambda n: algorithm.after_failures(jnp.float32(start), n, change))(
         jnp.arange(1, 701, dtype=jnp.float32))
     assert trail.count(0.0) >= 2
     np.testing.assert_array_equal(np.asarray(closed), np.asarray(trail, np.float32))
@@ -401,8 +402,9 @@ def test_one_sequential_success_raises_the_log_step_by_the_spaces_rate(monkeypat
     for space, rate in ((Space({"x": hj.float(0, 1, shape=2)}), 0.5 if by_size else 0.2), (TEN, 0.2)):
         algo = hj.hopper(space)
         state = algo.init()._replace(best_score=jnp.float32(0.0))
-        population = algo.ask(jax.random.key(0), state, jnp.full((1,), 0.5), sequential=True)
-        told = algo.tell(state, population, jnp.ones(1, jnp.float32), sequential=True)
+        ask, tell = (quick_jit(f, static_argnames="sequential") for f in (algo.ask, algo.tell))
+        population = ask(jax.random.key(0), state, jnp.full((1,), 0.5), sequential=True)
+        told = tell(state, population, jnp.ones(1, jnp.float32), sequential=True)
         assert float(told.log_step) == pytest.approx(rate, abs=2**-16)  # rounded to a dyadic number
 
 
@@ -418,11 +420,11 @@ def test_only_rows_that_moved_floats_alone_adapt_the_step():
     algo = hj.hopper(space)
     state = algo.init()._replace(best_score=jnp.float32(0.0))
     size = 64
-    population = jax.jit(algo.ask)(jax.random.key(3), state, jnp.full((size,), 0.5))
+    population = quick_jit(algo.ask)(jax.random.key(3), state, jnp.full((size,), 0.5))
     moved = np.asarray(population.actions) == MUTATE  # (P, 4): x, y, n, c
     floats_only = ~moved[:, 2:].any(axis=1)
     assert 0 < floats_only.sum() < size  # both kinds of rows are there
-    tell = jax.jit(algo.tell, static_argnames="sequential")
+    tell = quick_jit(algo.tell, static_argnames="sequential")
     all_fail = jnp.full((size,), -1.0)
     only_discrete = population._replace(local=jnp.asarray(~floats_only))
     assert float(tell(state, only_discrete, all_fail).log_step) == 0.0  # their failures say nothing of the step
@@ -438,8 +440,8 @@ def test_only_rows_that_moved_floats_alone_adapt_the_step():
 def test_a_space_without_floats_keeps_its_step():
     algo = hj.hopper(Space({"n": hj.int(0, 9), "c": hj.choice("a", "b", "c")}))
     state = algo.init()._replace(best_score=jnp.float32(0.0))
-    population = jax.jit(algo.ask)(jax.random.key(0), state, jnp.full((16,), 0.5))
-    assert float(jax.jit(algo.tell)(state, population, jnp.full((16,), -1.0)).log_step) == 0.0
+    population = quick_jit(algo.ask)(jax.random.key(0), state, jnp.full((16,), 0.5))
+    assert float(quick_jit(algo.tell)(state, population, jnp.full((16,), -1.0)).log_step) == 0.0
 
 
 def test_smaller_log_step_gives_smaller_moves():
@@ -455,8 +457,8 @@ def test_smaller_log_step_gives_smaller_moves():
 def test_ask_on_a_large_array_moves_few_elements_at_low_temperature():
     space = Space({"x": hj.float(-1, 1, shape=(10_000,))})
     algo = hj.hopper(space, start_temperature=0.01, end_temperature=0.01)
-    population = jax.jit(algo.ask)(jax.random.key(0), algo.init(), jnp.full((8,), 0.5))
-    (x,) = jax.jit(algo.encode)(population)
+    population = quick_jit(algo.ask)(jax.random.key(0), algo.init(), jnp.full((8,), 0.5))
+    (x,) = quick_jit(algo.encode)(population)
     changed = np.sum(np.asarray(x) != 0.5, axis=1)
     assert np.all(changed >= 1) and np.all(changed <= round(0.01 * mutation_cap(10_000))), changed
     (values,) = algo.decode(population)
@@ -466,8 +468,8 @@ def test_ask_on_a_large_array_moves_few_elements_at_low_temperature():
 def test_ask_resamples_the_subtree_of_a_choice_that_switches_on():
     space = Space({"opt": hj.choice("sgd", {"name": "adam", "b1": hj.float(0, 1)}), "lr": hj.float(0, 1)})
     algo = hj.hopper(space, start_temperature=0.2, end_temperature=0.2)  # one parameter moves per row
-    population = jax.jit(algo.ask)(jax.random.key(0), algo.init(), jnp.full((256,), 0.5))
-    opt, b1, lr = (np.asarray(z) for z in jax.jit(algo.encode)(population))
+    population = quick_jit(algo.ask)(jax.random.key(0), algo.init(), jnp.full((256,), 0.5))
+    opt, b1, lr = (np.asarray(z) for z in quick_jit(algo.encode)(population))
     switched = opt == 1
     assert 30 < switched.sum() < 200
     assert np.all(b1[switched] != 0.5)  # fresh sample of the option that became active
@@ -485,7 +487,7 @@ def test_phase_1_sampling_in_row_batches_gives_the_same_population_as_one_vmap(m
     key, progress = jax.random.key(3), jnp.linspace(0.0, 0.5, 10)  # both phases in one population
 
     def ask():  # a fresh function each time, so that jit traces it again (phase-1 rows are drawn by decode)
-        function = jax.jit(lambda k, s, p: algo.decode(algo.ask(k, s, p)))
+        function = quick_jit(lambda k, s, p: algo.decode(algo.ask(k, s, p)))
         return function(key, algo.init(), progress), function.lower(key, algo.init(), progress).as_text()
 
     whole, whole_program = ask()
@@ -501,7 +503,7 @@ def test_discrete_values_may_stay_only_in_rows_where_a_float_moves():
     # one float, two ints and a nominal choice; cold rows move one or two parameters
     space = Space({"x": hj.float(0, 1), "k": hj.int(0, 20), "j": hj.int(0, 3), "c": hj.choice("a", "b", "c")})
     algo = hj.hopper(space, seeding_fraction=0.0, start_temperature=0.5, end_temperature=0.5)
-    state, ask = algo.init(), jax.jit(algo.ask)
+    state, ask = algo.init(), quick_jit(algo.ask)
     start = np.asarray([float(np.asarray(v).reshape(-1)[0]) for v in space.decode(state.best)])
     kept_beside_a_float = changed_alone = rows_alone = 0
     for seed in range(8):

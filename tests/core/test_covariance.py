@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import hopper_jax as hj
+from support import quick_jit
 from hopper_jax.core import covariance as cov
 from hopper_jax.core.algorithm import MUTATE, hopper
 from hopper_jax.space.compile import Space
@@ -20,7 +21,7 @@ def _spd(n, seed=0, condition=1e4):
 @pytest.mark.parametrize("n", [2, 7, 40])
 def test_cholesky_factors_a_positive_definite_matrix(n):
     c = _spd(n, seed=n)
-    factor = np.asarray(jax.jit(cov.cholesky)(c))
+    factor = np.asarray(quick_jit(cov.cholesky)(c))
     assert np.allclose(np.triu(factor, 1), 0.0)  # lower triangular
     np.testing.assert_allclose(factor @ factor.T, c, rtol=1e-3, atol=1e-3 * np.abs(c).max())
 
@@ -34,9 +35,9 @@ def test_cholesky_of_a_singular_matrix_stays_finite():
 
 def test_matvec_is_the_product_and_does_not_depend_on_the_batch():
     a, g = _spd(9, seed=1), np.random.default_rng(2).standard_normal((7, 9)).astype(np.float32)
-    batched = np.asarray(jax.jit(jax.vmap(cov.matvec, in_axes=(None, 0)))(a, g))
+    batched = np.asarray(quick_jit(jax.vmap(cov.matvec, in_axes=(None, 0)))(a, g))
     np.testing.assert_allclose(batched, g @ a.T, rtol=1e-5, atol=1e-5)
-    alone = np.stack([np.asarray(jax.jit(cov.matvec)(a, row)) for row in g])
+    alone = np.stack([np.asarray(quick_jit(cov.matvec)(a, row)) for row in g])
     assert np.array_equal(batched, alone)  # the same bits, row by row or in a population
 
 
@@ -57,8 +58,8 @@ def test_the_block_holds_small_continuous_leaves_only():
 def test_a_telling_without_improvement_changes_nothing():
     algo = hopper(Space({"x": hj.float(0, 1, shape=(4,))}))
     state = algo.init()._replace(best_score=jnp.float32(10.0))
-    population = algo.ask(jax.random.key(0), state, jnp.full((8,), 0.9))
-    told = algo.tell(state, population, jnp.zeros(8))
+    population = quick_jit(algo.ask)(jax.random.key(0), state, jnp.full((8,), 0.9))
+    told = quick_jit(algo.tell)(state, population, jnp.zeros(8))
     for name in ("covariance", "factor", "path"):
         assert np.array_equal(np.asarray(getattr(told, name)), np.asarray(getattr(state, name)))
 
@@ -67,7 +68,7 @@ def test_with_the_identity_factor_moves_are_the_axis_moves():
     """Until a success is told, a row moves exactly the elements its temperature selects."""
     algo = hopper(Space({"x": hj.float(0, 1, shape=(10,))}))
     state = algo.init()
-    population = algo.ask(jax.random.key(3), state, jnp.full((16,), 0.9))
+    population = quick_jit(algo.ask)(jax.random.key(3), state, jnp.full((16,), 0.9))
     rows = np.asarray(algo.encode(population)[0])
     moved = np.sum(rows != np.asarray(state.best[0]), axis=1)
     temperature = np.asarray(population.temperature)
@@ -77,7 +78,7 @@ def test_with_the_identity_factor_moves_are_the_axis_moves():
 def _run(algo, objective, generations, size=16, seed=0):
     state = algo.init()
 
-    @jax.jit
+    @quick_jit
     def generation(state, key, progress):
         population = algo.ask(key, state, jnp.full((size,), progress))
         return algo.tell(state, population, -jax.vmap(objective)(algo.decode(population)[0]))
@@ -127,7 +128,7 @@ def test_a_learned_factor_carries_a_move_to_the_correlated_elements():
     algo = hopper(Space({"x": hj.float(0, 1, shape=(3,)), "y": hj.float(0, 1)}))
     c = _spd(4, seed=5, condition=10.0)
     state = algo.init()._replace(covariance=c, factor=cov.cholesky(c))
-    population = algo.ask(jax.random.key(1), state, jnp.full((32,), 1.0))  # phase 2, T = 0.2
+    population = quick_jit(algo.ask)(jax.random.key(1), state, jnp.full((32,), 1.0))  # phase 2, T = 0.2
     rows = np.concatenate([np.asarray(r).reshape(32, -1) for r in algo.encode(population)], axis=1)
     best = np.concatenate([np.asarray(b).reshape(-1) for b in state.best])
     changed = (rows != best).sum(axis=1)
@@ -160,7 +161,7 @@ def test_a_correlated_shape_moves_every_block_element():
     algo = hopper(Space({"x": hj.float(0, 1, shape=(4,))}))
     state = algo.init()._replace(covariance=jnp.asarray(c), factor=cov.cholesky(c),
                                  best=(jnp.full((4,), 0.5, jnp.float32),))
-    population = algo.ask(jax.random.key(4), state, jnp.full((64,), 1.0))  # T = 0.2: one element selected
+    population = quick_jit(algo.ask)(jax.random.key(4), state, jnp.full((64,), 1.0))  # T = 0.2: one element
     changed = (np.asarray(algo.encode(population)[0]) != 0.5).sum(axis=1)
     assert float(cov.dense_share(state.covariance)) > 0.99 and np.all(changed == 4)
 
@@ -174,7 +175,7 @@ def test_tell_draws_again_the_block_steps_that_ask_took():
     state = algo.init()._replace(covariance=jnp.asarray(c), factor=cov.cholesky(c),
                                  best=(jnp.full((3,), 0.5, jnp.float32),))
     assert 0.05 < float(cov.dense_share(state.covariance)) < 0.95
-    population = algo.ask(jax.random.key(5), state, jnp.full((64,), 1.0))
+    population = quick_jit(algo.ask)(jax.random.key(5), state, jnp.full((64,), 1.0))
     block = cov.find_block([space.leaves[0].encoding], [True], [0], 1)
     ys = jax.vmap(cov.step, in_axes=(None, 0, 0, 0, None, None))(
         block, population.keys, population.temperature, population.actions == MUTATE, state.factor,

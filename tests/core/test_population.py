@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import hopper_jax as hj
+from support import quick_jit
 from hopper_jax.core import rows
 from hopper_jax.core.rows import where_rows
 from hopper_jax.space.compile import Space
@@ -20,14 +21,14 @@ def _population(algo, size=10, seed=3):
     state = algo.init()
     state = state._replace(has_merged=jnp.bool_(True),
                            merged=tuple(jnp.full_like(b, 0.25) for b in state.best))
-    return algo.ask(jax.random.key(seed), state, jnp.linspace(0.9, 0.0, size))
+    return quick_jit(algo.ask)(jax.random.key(seed), state, jnp.linspace(0.9, 0.0, size))
 
 
 def _views(algo, population, take, into):
     """decode, decode into earlier values, and fingerprints; each traced afresh."""
-    values = jax.jit(algo.decode)(population)
-    again = jax.jit(lambda p, v, t: algo.decode(p, into=v, take=t))(population, into, take)
-    return values, again, jax.jit(algo.fingerprints)(population, values)
+    values = quick_jit(algo.decode)(population)
+    again = quick_jit(lambda p, v, t: algo.decode(p, into=v, take=t))(population, into, take)
+    return values, again, quick_jit(algo.fingerprints)(population, values)
 
 
 @pytest.mark.parametrize("batch_elements", [1, 130])  # one row per batch; 3 rows per batch, the last overlapping
@@ -62,7 +63,7 @@ def test_a_generation_holds_its_values_once_plus_a_batch_of_rows(monkeypatch):
 
     population_bytes = size * d * 4
     for progress in (0.1, 0.9):  # phase 1 (sampled rows) and phase 2 (moved rows)
-        compiled = jax.jit(generation).lower(jax.random.key(0), algo.init(), jnp.full((size,), progress)).compile()
+        compiled = quick_jit(generation).lower(jax.random.key(0), algo.init(), jnp.full((size,), progress)).compile()
         memory = compiled.memory_analysis()
         assert memory.output_size_in_bytes < 1.01 * population_bytes
         assert memory.temp_size_in_bytes < 0.5 * population_bytes

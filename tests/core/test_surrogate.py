@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import hopper_jax as hj
+from support import quick_jit
 from hopper_jax import Space, hopper
 from hopper_jax.core import surrogate
 from hopper_jax.core.algorithm import MODEL, MUTATE
@@ -76,10 +77,37 @@ def test_no_model_step_on_a_concave_fit_and_a_short_one_far_away():
     far = np.array([5.0, -4.0, 3.0])
     archive = _filled(lambda x: np.sum((x - far) ** 2), center, scale=0.01)
     delta, ok = surrogate.model_step(archive, jnp.asarray(center))
+    offsets = np.asarray(archive.points, np.float64) - center
+    whiten = np.linalg.inv(np.linalg.cholesky(offsets.T @ offsets / len(offsets)))
+    spread = np.max(np.abs(offsets @ whiten.T))  # the archive's extent in whitened coordinates
+    assert bool(ok) and np.linalg.norm(whiten @ np.asarray(delta)) == pytest.approx(
+        surrogate.TRUST_RADIUS * spread, rel=1e-3)  # at the trust radius, pointing at the minimum
     length = np.linalg.norm(np.asarray(delta))
-    assert bool(ok) and length == pytest.approx(surrogate.TRUST_RADIUS * float(jnp.max(jnp.abs(
-        archive.points - center))), rel=1e-3)  # at the trust radius, pointing at the minimum
     np.testing.assert_allclose(np.asarray(delta) / length, (far - center) / np.linalg.norm(far - center), atol=2e-2)
+
+
+def test_a_model_step_in_an_archive_stretched_like_the_landscape():
+    """Once phase 2 has learned a shape of condition 1e6, the archive's short directions are 1000 times shorter
+    than its long ones: the fit, in whitened coordinates, still finds the minimum (unwhitened, their squared
+    features fell under the ridge and no Hessian was positive definite)."""
+    n, rng = 4, np.random.default_rng(2)
+    rotation = np.linalg.qr(rng.normal(size=(n, n)))[0]
+    curvature = 10.0 ** np.linspace(0, 6, n)
+    minimum = np.full(n, 0.5)
+
+    def objective(x):
+        z = rotation.T @ (np.asarray(x, np.float64) - minimum)
+        return float(np.sum(curvature * z * z))
+
+    center = (minimum + rotation @ (1e-2 / np.sqrt(curvature))).astype(np.float32)
+    rows = surrogate.archive_rows(n, n)
+    shape = rotation * (3e-3 / np.sqrt(curvature))[None, :]  # points spread as the learned shape would
+    points = (center + rng.normal(size=(rows, n)) @ shape.T).astype(np.float32)
+    scores = -np.array([objective(p) for p in points], np.float32)
+    model = surrogate.update(surrogate.empty(rows, n, np.float32), jnp.asarray(points), jnp.asarray(scores),
+                             jnp.asarray(center))
+    assert bool(model.ok)
+    assert objective(center + np.asarray(model.step)) < 1e-4 * objective(center)
 
 
 def test_only_small_continuous_blocks_get_a_model():
@@ -89,7 +117,7 @@ def test_only_small_continuous_blocks_get_a_model():
 
 
 def _search(algo, objective, generations, size=8, seed=0):
-    @jax.jit
+    @quick_jit
     def generation(state, key, progress):
         population = algo.ask(key, state, jnp.full((size,), progress))
         return algo.tell(state, population, -jax.vmap(objective)(algo.decode(population)[0])), population
@@ -123,10 +151,11 @@ def test_model_rows_leave_the_step_size_alone():
     space = Space({"x": hj.float(0, 1, shape=(2,))})
     algo = hopper(space)
     state, _ = _search(algo, lambda x: jnp.sum((x - 0.3) ** 2), 8)
-    population = algo.ask(jax.random.key(3), state, jnp.ones(4))
+    population = quick_jit(algo.ask)(jax.random.key(3), state, jnp.ones(4))
     modelled = np.any(np.asarray(population.actions) == MODEL, axis=1)
     assert modelled.tolist() == [False, False, False, True]
     only_model = population._replace(local=jnp.asarray(modelled))
-    told = algo.tell(state, only_model, jnp.where(jnp.asarray(modelled), -1e9, -jnp.inf))  # a failure
+    failed = jnp.where(jnp.asarray(modelled), -1e9, -jnp.inf)
+    told = quick_jit(algo.tell)(state, only_model, failed)
     assert float(told.log_step) == float(state.log_step)
     assert int(told.model_count) == int(state.model_count) + 1
