@@ -225,16 +225,16 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         n_move = moved_count(draws, temperature, cold_temperature)
         return draws.words, random_subset(draws.take(n_params), n_move)
 
-    def perturb_one(key, words, selected, state, temperature, failures, modelled):
+    def perturb_one(key, words, selected, state, temperature, failures, modelled, model_factor):
         """One phase-2 row: per array leaf, (positions, new values) of its moved elements; a `modelled` row's
-        block moves by the state's model step."""
+        block moves by `model_factor` times the state's model step."""
         draws = Draws.resume(words, 1 + n_params)
         log_step = after_failures(state.log_step, failures, failure_change, log_step_range[0])
         step = temperature * jnp.exp(log_step)
         if block:
             share = cov.dense_share(state.covariance)  # of the state, not the row: computed once under vmap
             y = jnp.asarray(block.scale) * step * cov.step(block, key, temperature, selected, state.factor, share)
-            y = jnp.where(modelled, state.model_step, y) if archive_size else y
+            y = jnp.where(modelled, model_factor * state.model_step, y) if archive_size else y
         may_stay = jnp.any(selected & scaled)  # a float moves: a discrete parameter may keep its value
         index, moved, scalars = [], [], {}
         for j, (enc, z) in enumerate(zip(encodings, state.best)):
@@ -280,15 +280,16 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
 
         def perturb(keys):
             words, selected = jax.vmap(select_one)(keys, temperature, cold_temperature)
-            modelled = jnp.zeros(size, bool)
-            if archive_size:  # model steps: the last row of a generation, a share of sequential steps
+            modelled, model_factor = jnp.zeros(size, bool), jnp.ones(size, jnp.float32)
+            if archive_size:  # model steps: the last rows of a generation, a share of sequential steps
                 heated = jnp.broadcast_to(jnp.asarray(heat, jnp.float32), (size,)) > 1.0
-                modelled = surrogate.model_rows(keys, sequential | (size == 1)) & local & ~heated & state.model_ok
+                modelled, model_factor = surrogate.model_rows(keys, sequential | (size == 1))
+                modelled &= local & ~heated & state.model_ok
                 selected = jnp.where(modelled[:, None], block.params[None, :], selected)
             counted = counts_for_step(local & ~modelled, selected)
             failures = jnp.where(sequential, jnp.cumsum(counted) - counted, 0.0)
-            index, moved = jax.vmap(perturb_one, in_axes=(0, 0, 0, None, 0, 0, 0))(
-                keys, words, selected, state, temperature, failures, modelled)
+            index, moved = jax.vmap(perturb_one, in_axes=(0, 0, 0, None, 0, 0, 0, 0))(
+                keys, words, selected, state, temperature, failures, modelled, model_factor)
             return index, moved, selected, modelled
 
         def still(keys):

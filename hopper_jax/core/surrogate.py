@@ -39,6 +39,8 @@ MODEL_SPACE_LIMIT = 64
 ARCHIVE_FACTOR = 1.5
 #: Share of sequential phase-2 steps (Python mode) that are model steps once the archive is full.
 MODEL_SHARE = 0.2
+#: Share of a JAX-mode generation's rows (the last ones, at least one) that are model steps (see `model_rows`).
+MODEL_ROWS = 0.125
 #: A model step moves at most this many times the archive's spread s from the best.
 TRUST_RADIUS = 3.0
 #: Added to each squared column norm of the fit, per archive row (the features are at most 1 in size): a small ridge.
@@ -204,10 +206,22 @@ def back_substitute(upper: jax.Array, b: jax.Array) -> jax.Array:
     return jax.lax.fori_loop(0, n, step, (b, jnp.zeros_like(b)))[1]
 
 
-def model_rows(keys: jax.Array, sequential: jax.Array | bool) -> jax.Array:
-    """(P,) bool: the rows that may be model steps, from their PRNG key data `keys` (P, k): in sequential
-    asks a `MODEL_SHARE` of them (a draw of each row's own stream, so a step is one whatever the block size),
-    otherwise the last row of the generation."""
+def model_rows(keys: jax.Array, sequential: jax.Array | bool) -> tuple[jax.Array, jax.Array]:
+    """((P,) bool, (P,) float32): the rows that may be model steps, from their PRNG key data `keys` (P, k), and
+    the multiple of the model step each takes. In sequential asks a `MODEL_SHARE` of them (a draw of each row's
+    own stream, so a step is one whatever the block size), each taking the step itself; otherwise the last
+    `MODEL_ROWS` of the generation (at least one), taking the step times `ladder` factors (1 for the last row):
+    a line search along the step within one generation."""
+    size = keys.shape[0]
     drawn = jax.vmap(lambda key: jax.random.uniform(jax.random.fold_in(jax.random.wrap_key_data(key), 2)))(keys)
-    last = jnp.arange(keys.shape[0]) == keys.shape[0] - 1
-    return jnp.where(sequential, drawn < MODEL_SHARE, last)
+    from_end = size - 1 - np.arange(size)
+    last = from_end < max(1, int(size * MODEL_ROWS))
+    factors = jnp.asarray(ladder(from_end), jnp.float32)
+    return jnp.where(sequential, drawn < MODEL_SHARE, last), jnp.where(sequential, 1.0, factors)
+
+
+def ladder(k: np.ndarray) -> np.ndarray:
+    """The multiple of the model step that a generation's k-th model row from the end takes: 1, then 2^(∓1/2),
+    2^(∓1), … alternately shorter and longer."""
+    exponent = (k + 1) // 2 * np.where(k % 2 == 1, -0.5, 0.5)
+    return 2.0 ** exponent

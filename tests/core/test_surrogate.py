@@ -147,6 +147,22 @@ def test_model_steps_solve_an_ill_conditioned_rotated_quadratic():
     assert np.any(actions[:, -1] == MUTATE)  # … while the archive fills or the fit has no minimum
 
 
+def test_a_generation_ends_in_a_line_search_along_the_model_step():
+    space = Space({"x": hj.float(0, 1, shape=(2,))})
+    algo = hopper(space)
+    state, _ = _search(algo, lambda x: jnp.sum((x - 0.3) ** 2), 8)
+    assert bool(state.model_ok)
+    population = quick_jit(algo.ask)(jax.random.key(5), state, jnp.ones(32))
+    modelled = np.any(np.asarray(population.actions) == MODEL, axis=1)
+    rows = int(32 * surrogate.MODEL_ROWS)
+    assert rows > 1 and modelled.tolist() == [False] * (32 - rows) + [True] * rows
+    moves = np.asarray(algo.encode(population)[0])[-rows:] - np.asarray(state.best[0])  # (rows, 2)
+    factors = surrogate.ladder(np.arange(rows))[::-1]  # the last row takes the step itself
+    np.testing.assert_allclose(moves, factors[:, None] * np.asarray(state.model_step)[None, :], rtol=1e-5,
+                               atol=1e-7)
+    assert factors[-1] == 1.0 and sorted(factors) == sorted(set(factors))  # one step, the others distinct
+
+
 def test_model_rows_leave_the_step_size_alone():
     space = Space({"x": hj.float(0, 1, shape=(2,))})
     algo = hopper(space)
