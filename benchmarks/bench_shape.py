@@ -14,6 +14,8 @@ search with one lever changed (`--switch`):
   1/(1 + n/2) for spaces of n < 8 float elements;
 - `model`: phase 2 without model steps (`surrogate.MODEL_STEPS = False`), the quadratic model's proposals for
   small continuous blocks;
+- `archive`: the model fitted to the latest evaluated points (`surrogate.KEEP_BEST = False`) instead of the
+  best so far;
 - `float64`: float64 search coordinates (`float(..., dtype="float64")`, both variants under 64-bit JAX)
   against the float32 default, with every optimum moved off the float32 grid.
 
@@ -31,6 +33,7 @@ changes.
     python benchmarks/bench_shape.py --switch dense --dims 2 10 --budget 5000 --seeds 5
     python benchmarks/bench_shape.py --switch adaptation --dims 2 5 --budget 500 --seeds 7
     python benchmarks/bench_shape.py --switch model --dims 2 5 10 --budget 5000 --seeds 5
+    python benchmarks/bench_shape.py --switch archive --dims 2 10 --budget 5000 --seeds 3
 """
 
 from __future__ import annotations
@@ -90,7 +93,9 @@ SWITCHES = {
                          {"rate 1/(1 + n/2) below n = 8 (default)": True, "rate 0.2 everywhere": False},
                          "The step adaptation's rate by the space's float elements against 0.2 everywhere"),
     "model": Switch(surrogate, "MODEL_STEPS", {"model steps (default)": True, "no model steps": False},
-                    "Phase 2 with model steps (a quadratic fitted to the latest evaluations) against without"),
+                    "Phase 2 with model steps (a quadratic fitted to the best evaluations) against without"),
+    "archive": Switch(surrogate, "KEEP_BEST", {"best points (default)": True, "latest points": False},
+                      "The model fitted to the best points evaluated so far against the latest ones"),
     "float64": Switch(optimizers, "HJ_FLOAT_DTYPE", {"float64 coordinates": "float64", "float32 (default)": "float32"},
                       "float64 search coordinates against float32 (optima off the float32 grid)", solved=1e-30,
                       floor=1e-30, x64=True, off_grid=True),

@@ -84,7 +84,7 @@ class HopperState(NamedTuple):
     covariance: jax.Array  # (n, n) float32: the learned shape of continuous-block moves (n = 0: no block)
     factor: jax.Array  # (n, n) float32: its lower Cholesky factor A, so that a block step is y = A g
     path: jax.Array  # (n,) float32: the evolution path of winning block steps
-    # phase 2's model steps (`surrogate.Model`; K = 0: no model): the latest block points and the fitted step
+    # phase 2's model steps (`surrogate.Model`; K = 0: no model): the best block points and the fitted step
     model_points: jax.Array  # (K, n) block coordinates
     model_scores: jax.Array  # (K,) float32
     model_count: jax.Array  # () int32: points recorded so far
@@ -153,7 +153,7 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         the space's float elements).
       covariance_limit: the largest continuous block that moves as one learned correlated step
         (`covariance.COVARIANCE_LIMIT` when None; 0 turns the learned shape off).
-      model_steps: phase 2 also steps to the minimum of a quadratic model fitted to the latest evaluations of a
+      model_steps: phase 2 also steps to the minimum of a quadratic model fitted to the best evaluations of a
         small continuous block (`surrogate`; None: `surrogate.MODEL_STEPS`).
     """
     schedule = clipped(linear_temperature(start_temperature, end_temperature) if temperature is None

@@ -1,13 +1,15 @@
 """A quadratic model of f over a small continuous block: phase 2's model step.
 
-The core keeps the latest evaluated points of the continuous block and their scores in a ring buffer (the
-archive, a few times the model's coefficient count). Once it is full, phase 2 fits a full quadratic
-q(u) = c + gᵀu + ½ uᵀHu to it by ridge least squares, around the best (u = (x − best) / s, s the largest
-coordinate distance in the archive), and proposes q's minimiser when H is positive definite, kept within
-`TRUST_RADIUS` · s of the best. On a quadratic (a sphere, an ill-conditioned ellipsoid, rotated or not) one
-model step lands near the optimum; on a rugged landscape the fit of many points smooths the ripples and
-points into the basin. A model step is one candidate of a generation (the last row in JAX mode; a share of
-the sequential steps in Python mode), so a bad model costs little.
+The core keeps the best evaluated points of the continuous block and their scores (the archive, a few times
+the model's coefficient count). Once it is full, phase 2 fits a full quadratic q(u) = c + gᵀu + ½ uᵀHu to it by
+ridge least squares around the best, in whitened coordinates u (the offsets from the best times the inverse
+Cholesky factor of their second moment, scaled to |u| ≤ 1), and proposes q's minimiser when H is positive
+definite, kept within `TRUST_RADIUS` times the archive's whitened extent. On a quadratic (a sphere, an
+ill-conditioned ellipsoid, rotated or not) one model step lands near the optimum; on a rugged landscape the fit
+of many points smooths the ripples and points into the basin. The best points rather than the latest keep the
+scores' range, and so the float32 fit's error, shrinking as the search closes in. Model steps are a few
+candidates of a generation (its last rows in JAX mode, a line search along the step; a share of the sequential
+steps in Python mode), so a bad model costs little.
 
 The arithmetic runs in a fixed order (sums as a fixed tree of element-wise adds, `fixed_sum`; solves by
 element-wise substitution; `covariance`'s Cholesky), never through a matrix product or a library solver, so a
@@ -37,6 +39,8 @@ MODEL_LIMIT = 10
 MODEL_SPACE_LIMIT = 64
 #: Archive rows per model coefficient, at least (rounded up to a power of two).
 ARCHIVE_FACTOR = 1.5
+#: The archive keeps the best K points evaluated so far (True) or the latest K (False; an ablation setting).
+KEEP_BEST = True
 #: Share of sequential phase-2 steps (Python mode) that are model steps once the archive is full.
 MODEL_SHARE = 0.2
 #: Share of a JAX-mode generation's rows (the last ones, at least one) that are model steps (see `model_rows`).
@@ -51,12 +55,12 @@ PD_FLOOR = 1e-7
 
 
 class Model(NamedTuple):
-    """The archive (the latest evaluated points of the continuous block and their scores, a ring buffer) and
-    the model step fitted to it."""
+    """The archive (the best evaluated points of the continuous block and their scores, best first; or the latest
+    in a ring with `KEEP_BEST` off) and the model step fitted to it."""
 
     points: jax.Array  # (K, n) block coordinates (the leaves' encodings, concatenated)
     scores: jax.Array  # (K,) float32, maximised
-    count: jax.Array  # () int32: points recorded so far (the next goes to count % K)
+    count: jax.Array  # () int32: points recorded so far (the archive holds min(count, K) of them)
     step: jax.Array  # (n,) from the best to the fitted minimum (the block's coordinate type)
     ok: jax.Array  # () bool: `step` is a model step to take
 
@@ -86,18 +90,35 @@ def update(model: Model, points: jax.Array, scores: jax.Array, center: jax.Array
 
 
 def record(archive: Model, points: jax.Array, scores: jax.Array) -> Model:
-    """The archive with the rows of `points` (P, n) whose `scores` (P,) are finite added in row order (the
-    last K of them when there are more); positions are distinct, so the scatter is the same on every device."""
-    rows = archive.scores.shape[0]
+    """The archive with the rows of `points` (P, n) whose `scores` (P,) are finite added: it keeps the best K
+    points evaluated so far, best first (`KEEP_BEST`), or the latest K in a ring."""
     scores = scores.astype(jnp.float32)
     valid = jnp.isfinite(scores) & (jnp.abs(scores) < np.finfo(np.float32).max)  # not a clipped infinity
+    return (_keep_best if KEEP_BEST else _keep_latest)(archive, points.astype(archive.points.dtype), scores, valid)
+
+
+def _keep_best(archive: Model, points: jax.Array, scores: jax.Array, valid: jax.Array) -> Model:
+    """The best K of the archive's rows and the valid new ones, best first; equal scores keep their order
+    (archive rows first), so the (stable, exact) sort gives the same rows on every device."""
+    rows = archive.scores.shape[0]
+    held = jnp.arange(rows) < archive.count
+    merged = jnp.concatenate([jnp.where(held, archive.scores, -jnp.inf), jnp.where(valid, scores, -jnp.inf)])
+    order = jnp.argsort(-merged, stable=True)[:rows]
+    return archive._replace(points=jnp.concatenate([archive.points, points])[order], scores=merged[order],
+                            count=archive.count + jnp.sum(valid, dtype=jnp.int32))
+
+
+def _keep_latest(archive: Model, points: jax.Array, scores: jax.Array, valid: jax.Array) -> Model:
+    """The ring with the valid rows added in row order (the last K of them when there are more); positions are
+    distinct, so the scatter is the same on every device."""
+    rows = archive.scores.shape[0]
     rank = jnp.cumsum(valid, dtype=jnp.int32) - 1
     total = jnp.sum(valid, dtype=jnp.int32)
     keep = valid & (rank >= total - rows)
     position = jnp.where(keep, (archive.count + rank) % rows, rows).astype(jnp.int32)  # `rows`: dropped
     return archive._replace(
-        points=archive.points.at[position].set(points.astype(archive.points.dtype), mode="drop", unique_indices=True),
-        scores=archive.scores.at[position].set(scores.astype(jnp.float32), mode="drop", unique_indices=True),
+        points=archive.points.at[position].set(points, mode="drop", unique_indices=True),
+        scores=archive.scores.at[position].set(scores, mode="drop", unique_indices=True),
         count=archive.count + total)
 
 

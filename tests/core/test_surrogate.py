@@ -32,7 +32,21 @@ def test_least_squares_by_qr_and_the_triangular_solves():
                                rhs, rtol=1e-4)
 
 
-def test_the_archive_keeps_the_latest_finite_points_in_a_ring():
+def test_the_archive_keeps_the_best_finite_points_best_first():
+    archive = surrogate.empty(4, 2, np.float32)
+    points = np.arange(16.0, dtype=np.float32).reshape(8, 2)
+    scores = np.array([1.0, -np.inf, 3.0, np.nan, 2.0, 3.0, 0.5, 9.0], np.float32)
+    archive = surrogate.record(archive, jnp.asarray(points[:3]), jnp.asarray(scores[:3]))  # rows 0, 2
+    assert int(archive.count) == 2 and not surrogate.ready(archive)
+    np.testing.assert_array_equal(archive.scores[:2], [3.0, 1.0])
+    archive = surrogate.record(archive, jnp.asarray(points[3:]), jnp.asarray(scores[3:]))  # rows 4 .. 7
+    assert int(archive.count) == 6 and surrogate.ready(archive)
+    np.testing.assert_array_equal(archive.scores, [9.0, 3.0, 3.0, 2.0])  # 1.0 and 0.5 dropped
+    np.testing.assert_array_equal(archive.points, points[[7, 2, 5, 4]])  # a tie keeps the older row first
+
+
+def test_the_archive_can_keep_the_latest_finite_points_in_a_ring(monkeypatch):
+    monkeypatch.setattr(surrogate, "KEEP_BEST", False)
     archive = surrogate.empty(4, 2, np.float32)
     points = np.arange(12.0, dtype=np.float32).reshape(6, 2)
     scores = np.array([0.0, -np.inf, 2.0, np.nan, 4.0, 5.0], np.float32)
@@ -48,13 +62,15 @@ def test_the_archive_keeps_the_latest_finite_points_in_a_ring():
     np.testing.assert_array_equal(archive.scores, [10.0, 11.0, 8.0, 9.0])  # slots 2, 3, 0, 1 get rows 2 .. 5
 
 
+update, model_step = quick_jit(surrogate.update), quick_jit(surrogate.model_step)
+
+
 def _filled(objective, center, n=3, scale=0.2, seed=0):
     rows = surrogate.archive_rows(n, n)
     points = center + scale * np.random.default_rng(seed).uniform(-1, 1, (rows, n)).astype(np.float32)
     scores = -np.array([objective(p) for p in points], np.float32)
-    model = surrogate.update(surrogate.empty(rows, n, np.float32), jnp.asarray(points), jnp.asarray(scores),
-                             jnp.asarray(center))
-    delta, ok = surrogate.model_step(model, jnp.asarray(center))
+    model = update(surrogate.empty(rows, n, np.float32), jnp.asarray(points), jnp.asarray(scores), jnp.asarray(center))
+    delta, ok = model_step(model, jnp.asarray(center))
     np.testing.assert_allclose(model.step, delta, rtol=1e-4, atol=1e-6)  # `update` fits it once the archive is full
     assert bool(model.ok) == bool(ok)
     return model
@@ -65,18 +81,18 @@ def test_a_model_step_lands_on_a_quadratic_minimum():
     minimum = np.array([0.45, 0.55, 0.5])
     center = np.full(3, 0.5, np.float32)
     archive = _filled(lambda x: 7.0 + (x - minimum) @ h @ (x - minimum), center)
-    delta, ok = surrogate.model_step(archive, jnp.asarray(center))
+    delta, ok = model_step(archive, jnp.asarray(center))
     assert bool(ok)
     np.testing.assert_allclose(center + np.asarray(delta), minimum, atol=2e-4)
 
 
 def test_no_model_step_on_a_concave_fit_and_a_short_one_far_away():
     center = np.full(3, 0.5, np.float32)
-    _, ok = surrogate.model_step(_filled(lambda x: -np.sum((x - 0.5) ** 2), center), jnp.asarray(center))
+    _, ok = model_step(_filled(lambda x: -np.sum((x - 0.5) ** 2), center), jnp.asarray(center))
     assert not bool(ok)  # a maximum: no minimiser to go to
     far = np.array([5.0, -4.0, 3.0])
     archive = _filled(lambda x: np.sum((x - far) ** 2), center, scale=0.01)
-    delta, ok = surrogate.model_step(archive, jnp.asarray(center))
+    delta, ok = model_step(archive, jnp.asarray(center))
     offsets = np.asarray(archive.points, np.float64) - center
     whiten = np.linalg.inv(np.linalg.cholesky(offsets.T @ offsets / len(offsets)))
     spread = np.max(np.abs(offsets @ whiten.T))  # the archive's extent in whitened coordinates
@@ -104,8 +120,7 @@ def test_a_model_step_in_an_archive_stretched_like_the_landscape():
     shape = rotation * (3e-3 / np.sqrt(curvature))[None, :]  # points spread as the learned shape would
     points = (center + rng.normal(size=(rows, n)) @ shape.T).astype(np.float32)
     scores = -np.array([objective(p) for p in points], np.float32)
-    model = surrogate.update(surrogate.empty(rows, n, np.float32), jnp.asarray(points), jnp.asarray(scores),
-                             jnp.asarray(center))
+    model = update(surrogate.empty(rows, n, np.float32), jnp.asarray(points), jnp.asarray(scores), jnp.asarray(center))
     assert bool(model.ok)
     assert objective(center + np.asarray(model.step)) < 1e-4 * objective(center)
 
