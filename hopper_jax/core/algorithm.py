@@ -379,8 +379,10 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
             merged = jax.lax.cond(has_merged, lambda: merge(population, improving, best), lambda: best)
         model = state.model
         if archive_size:
-            model = surrogate.update(model, block_of(views.encode(population), scores.shape[0]), scores,
-                                     block_of(best))
+            model, fitted = surrogate.update(model, block_of(views.encode(population), scores.shape[0]), scores,
+                                             block_of(best))
+            if sequential and surrogate.SHAPE_FROM_MODEL:
+                shape = cov.blend_in(shape, fitted, block.scale, jnp.where(model.ok, surrogate.SHAPE_FROM_MODEL, 0.0))
         return HopperState(best, best_score, log_step, state.count + scores.shape[0], merged, has_merged, *shape,
                            *model)
 

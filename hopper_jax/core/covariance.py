@@ -127,6 +127,23 @@ def adapt(cov: jax.Array, path: jax.Array, ys: jax.Array, improved: jax.Array, w
     return new * (n / jnp.maximum(_trace(new), 1e-30)), path  # symmetric: every term is, element by element
 
 
+def blend_in(shape: tuple[jax.Array, jax.Array, jax.Array], target: jax.Array, scale, rate: jax.Array
+             ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(covariance, factor, path) with a share `rate` () of the covariance replaced by `target` (n, n), a shape in
+    the block's coordinates (divided by the block's `scale` (n,) here, normalised to trace n); rate 0 changes
+    nothing (and factorises nothing)."""
+    cov, factor, path = shape
+
+    def blended(_):
+        inverse = 1.0 / jnp.asarray(scale, jnp.float32)
+        scaled = target * inverse[:, None] * inverse[None, :]
+        scaled = scaled * (cov.shape[0] / jnp.maximum(_trace(scaled), 1e-30))
+        new = (1.0 - rate) * cov + rate * scaled
+        return new, cholesky(new), path
+
+    return jax.lax.cond(rate > 0, blended, lambda _: shape, None)
+
+
 def find_block(encodings: list, eligible: list[bool], params: list[int], n_params: int,
                limit: int = COVARIANCE_LIMIT) -> Block | None:
     """The continuous block of a space's array leaves, or None when it holds fewer than 2 or more than `limit`

@@ -52,6 +52,10 @@ RIDGE = 1e-8
 #: The fitted Hessian counts as positive definite when its smallest Cholesky pivot is above this share of
 #: its mean diagonal.
 PD_FLOOR = 1e-7
+#: Share of the learned shape that each positive definite fit replaces by its inverse Hessian in sequential
+#: tells (Python mode), where the shape's only other teachers, successful steps, are rare (0: none). JAX mode's
+#: generations teach the shape from their improving rows, and there it measured no better (RESULTS.md §47d).
+SHAPE_FROM_MODEL = 0.3
 
 
 class Model(NamedTuple):
@@ -80,13 +84,15 @@ def empty(rows: int, n: int, dtype) -> Model:
                                   np.zeros(n, dtype), np.bool_(False))))
 
 
-def update(model: Model, points: jax.Array, scores: jax.Array, center: jax.Array) -> Model:
-    """`model` with the rows of `points` (P, n) whose `scores` (P,) are finite recorded, and the model step from
-    `center` (n,), the best, fitted again once the archive is full."""
+def update(model: Model, points: jax.Array, scores: jax.Array, center: jax.Array) -> tuple[Model, jax.Array]:
+    """(`model` with the rows of `points` (P, n) whose `scores` (P,) are finite recorded and the model step from
+    `center` (n,), the best, fitted again once the archive is full; the fit's inverse Hessian (n, n), zero
+    without a positive definite fit)."""
     model = record(model, points, scores)
-    step, ok = jax.lax.cond(ready(model), model_step, lambda *_: (jnp.zeros_like(model.step), jnp.bool_(False)),
-                            model, center)
-    return model._replace(step=step, ok=ok)
+    n = model.step.shape[0]
+    step, ok, shape = jax.lax.cond(ready(model), model_step, lambda *_: (jnp.zeros_like(model.step),
+                                   jnp.bool_(False), jnp.zeros((n, n), jnp.float32)), model, center)
+    return model._replace(step=step, ok=ok), shape
 
 
 def record(archive: Model, points: jax.Array, scores: jax.Array) -> Model:
@@ -133,9 +139,10 @@ def features(u: jax.Array) -> jax.Array:
     return jnp.concatenate([jnp.ones(1, u.dtype), u, u[first] * u[second]])
 
 
-def model_step(archive: Model, center: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(delta (n,), ok ()): the step from `center` (n,) to the fitted quadratic's minimiser of −score, and
-    whether there is one (a positive definite fit with finite values).
+def model_step(archive: Model, center: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(delta (n,), ok (), shape (n, n)): the step from `center` (n,) to the fitted quadratic's minimiser of
+    −score, whether there is one (a positive definite fit with finite values), and the fit's inverse Hessian up
+    to a factor (zero without one).
 
     The fit runs in whitened coordinates: offsets from `center` times the inverse Cholesky factor of their second
     moment, scaled into |u| ≤ 1. Once phase 2 has learned an ill-conditioned shape, the archive is as stretched
@@ -164,7 +171,12 @@ def model_step(archive: Model, center: jax.Array) -> tuple[jax.Array, jax.Array]
     u_star = u_star * jnp.minimum(1.0, TRUST_RADIUS / jnp.maximum(length, 1e-30))
     ok = (smallest > PD_FLOOR) & jnp.all(jnp.isfinite(u_star)) & (high > low)
     delta = cov.matvec(factor, u_star * spread)
-    return jnp.where(ok, delta, 0.0).astype(center.dtype), ok
+    # the inverse Hessian in the block's coordinates: (L R⁻ᵀ)(L R⁻ᵀ)ᵀ with H = R Rᵀ in whitened ones (times s²)
+    inverse_factor = jax.vmap(lambda e: back_substitute(hessian_factor.T, e))(jnp.eye(n, dtype=jnp.float32))
+    a = jax.vmap(lambda column: cov.matvec(factor, column))(inverse_factor)  # row j: column j of L R⁻ᵀ
+    shape = fixed_sum(a[:, :, None] * a[:, None, :], axis=0)
+    shape_ok = ok & jnp.all(jnp.isfinite(shape))
+    return jnp.where(ok, delta, 0.0).astype(center.dtype), ok, jnp.where(shape_ok, shape, 0.0)
 
 
 def fixed_sum(x: jax.Array, axis: int) -> jax.Array:

@@ -8,6 +8,7 @@ import pytest
 import hopper_jax as hj
 from support import quick_jit
 from hopper_jax import Space, hopper
+from hopper_jax.core import covariance as cov
 from hopper_jax.core import surrogate
 from hopper_jax.core.algorithm import MODEL, MUTATE
 
@@ -69,8 +70,9 @@ def _filled(objective, center, n=3, scale=0.2, seed=0):
     rows = surrogate.archive_rows(n, n)
     points = center + scale * np.random.default_rng(seed).uniform(-1, 1, (rows, n)).astype(np.float32)
     scores = -np.array([objective(p) for p in points], np.float32)
-    model = update(surrogate.empty(rows, n, np.float32), jnp.asarray(points), jnp.asarray(scores), jnp.asarray(center))
-    delta, ok = model_step(model, jnp.asarray(center))
+    model, _ = update(surrogate.empty(rows, n, np.float32), jnp.asarray(points), jnp.asarray(scores),
+                      jnp.asarray(center))
+    delta, ok, _ = model_step(model, jnp.asarray(center))
     np.testing.assert_allclose(model.step, delta, rtol=1e-4, atol=1e-6)  # `update` fits it once the archive is full
     assert bool(model.ok) == bool(ok)
     return model
@@ -81,18 +83,18 @@ def test_a_model_step_lands_on_a_quadratic_minimum():
     minimum = np.array([0.45, 0.55, 0.5])
     center = np.full(3, 0.5, np.float32)
     archive = _filled(lambda x: 7.0 + (x - minimum) @ h @ (x - minimum), center)
-    delta, ok = model_step(archive, jnp.asarray(center))
+    delta, ok, _ = model_step(archive, jnp.asarray(center))
     assert bool(ok)
     np.testing.assert_allclose(center + np.asarray(delta), minimum, atol=2e-4)
 
 
 def test_no_model_step_on_a_concave_fit_and_a_short_one_far_away():
     center = np.full(3, 0.5, np.float32)
-    _, ok = model_step(_filled(lambda x: -np.sum((x - 0.5) ** 2), center), jnp.asarray(center))
+    _, ok, _ = model_step(_filled(lambda x: -np.sum((x - 0.5) ** 2), center), jnp.asarray(center))
     assert not bool(ok)  # a maximum: no minimiser to go to
     far = np.array([5.0, -4.0, 3.0])
     archive = _filled(lambda x: np.sum((x - far) ** 2), center, scale=0.01)
-    delta, ok = model_step(archive, jnp.asarray(center))
+    delta, ok, _ = model_step(archive, jnp.asarray(center))
     offsets = np.asarray(archive.points, np.float64) - center
     whiten = np.linalg.inv(np.linalg.cholesky(offsets.T @ offsets / len(offsets)))
     spread = np.max(np.abs(offsets @ whiten.T))  # the archive's extent in whitened coordinates
@@ -120,9 +122,28 @@ def test_a_model_step_in_an_archive_stretched_like_the_landscape():
     shape = rotation * (3e-3 / np.sqrt(curvature))[None, :]  # points spread as the learned shape would
     points = (center + rng.normal(size=(rows, n)) @ shape.T).astype(np.float32)
     scores = -np.array([objective(p) for p in points], np.float32)
-    model = update(surrogate.empty(rows, n, np.float32), jnp.asarray(points), jnp.asarray(scores), jnp.asarray(center))
+    model, shape = update(surrogate.empty(rows, n, np.float32), jnp.asarray(points), jnp.asarray(scores),
+                          jnp.asarray(center))
     assert bool(model.ok)
     assert objective(center + np.asarray(model.step)) < 1e-4 * objective(center)
+    hessian = rotation @ np.diag(curvature) @ rotation.T
+    product = np.asarray(shape, np.float64) @ hessian  # the fit's inverse Hessian, up to a factor
+    np.testing.assert_allclose(product / np.mean(np.diag(product)), np.eye(n), atol=2e-2)
+
+
+def test_blending_a_fitted_shape_into_the_learned_one():
+    covariance = np.diag([4.0, 1.0, 1.0]).astype(np.float32) * (3 / 6)
+    shape = (jnp.asarray(covariance), jnp.asarray(np.linalg.cholesky(covariance)), jnp.zeros(3, jnp.float32))
+    target = np.array([[2.0, 1.0, 0.0], [1.0, 2.0, 0.0], [0.0, 0.0, 2.0]], np.float32)
+    scale = np.array([1.0, 1.0, 2.0], np.float32)
+    unchanged = cov.blend_in(shape, jnp.asarray(target), scale, jnp.float32(0.0))
+    for before, after in zip(shape, unchanged):  # rate 0: the same values
+        np.testing.assert_array_equal(before, after)
+    new, factor, path = cov.blend_in(shape, jnp.asarray(target), scale, jnp.float32(0.25))
+    scaled = target / np.outer(scale, scale)
+    expected = 0.75 * covariance + 0.25 * scaled * (3 / np.trace(scaled))
+    np.testing.assert_allclose(new, expected, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(factor) @ np.asarray(factor).T, expected, rtol=1e-5)
 
 
 def test_only_small_continuous_blocks_get_a_model():
