@@ -45,7 +45,7 @@ KEEP_BEST = True
 MODEL_SHARE = 0.2
 #: Share of a JAX-mode generation's rows (the last ones, at least one) that are model steps (see `model_rows`).
 MODEL_ROWS = 0.125
-#: A model step moves at most this many times the archive's spread s from the best.
+#: A model step moves at most this many times the archive's extent from the best (in whitened coordinates).
 TRUST_RADIUS = 3.0
 #: Added to each squared column norm of the fit, per archive row (the features are at most 1 in size): a small ridge.
 RIDGE = 1e-8
