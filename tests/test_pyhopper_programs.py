@@ -223,7 +223,9 @@ program("a process pool: n_jobs=2", pyhopper_too=False)("""
 
     search = pyhopper.Search(x=pyhopper.float(0, 1))
     search.run(objective, "max", steps=20, n_jobs=2, quiet=True)
-    assert len(search.history) == 20 and search.best_f > -0.05
+    # steps count skipped duplicates too (as in PyHopper): once the model step lands on the exact optimum of
+    # this quadratic, it proposes it again, so the history may hold a few candidates fewer than 20
+    assert 10 <= len(search.history) <= 20 and search.best_f > -0.05
 """)
 
 program("freezing a parameter between runs with search[key] = value")("""
