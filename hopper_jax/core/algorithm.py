@@ -107,6 +107,8 @@ class Hopper(NamedTuple):
     row: Callable[[Population, jax.Array], tuple]  # one row's internal encoding
     fingerprints: Callable[[Population, tuple], jax.Array]  # (P, 2) uint32, from the decoded values
     given: Callable[..., Population]  # a population of rows given in full
+    model_candidates: Callable[..., jax.Array]  # (P,) bool: the rows of a sequential ask that may be model steps
+    refit: Callable[[HopperState], HopperState]  # the model fitted before a sequential model candidate
 
 
 #: A temperature schedule: progress () float32 in [0, 1] (share of the budget spent) -> temperature (), as
@@ -270,19 +272,14 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         samples instead of `progress < seeding_fraction`. `sequential`: the rows are the next P sequential
         steps, each proposed as if every earlier row of the block had failed (speculative asks; see `tell`).
         """
-        progress = jnp.atleast_1d(jnp.asarray(progress, jnp.float32))
-        size = progress.shape[0]
-        cold_temperature = schedule(progress)
+        keys, local, cold_temperature, heated = rows_of(key, progress, heat, explore)
+        size = local.shape[0]
         temperature = jnp.clip(cold_temperature * heat, 0.0, 1.0)
-        local = progress >= seeding_fraction if explore is None else ~jnp.asarray(explore, bool)
-        keys = key if jnp.ndim(key) == 1 else jax.random.split(key, size)
-        keys = jax.random.key_data(keys)
 
         def perturb(keys):
             words, selected = jax.vmap(select_one)(keys, temperature, cold_temperature)
             modelled, model_factor = jnp.zeros(size, bool), jnp.ones(size, jnp.float32)
             if archive_size:  # model steps: the last rows of a generation, a share of sequential steps
-                heated = jnp.broadcast_to(jnp.asarray(heat, jnp.float32), (size,)) > 1.0
                 modelled, model_factor = surrogate.model_rows(keys, sequential | (size == 1))
                 modelled &= local & ~heated & state.model_ok
                 selected = jnp.where(modelled[:, None], block.params[None, :], selected)
@@ -307,6 +304,39 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         actions = jnp.where(local[:, None], jnp.where(selected, moving, KEEP), RESAMPLE).astype(jnp.int8)
         return Population(keys, ~local, state.best, index, moved, tuple(m[None] for m in state.merged),
                           use_merged.astype(jnp.int32), local, actions, temperature)
+
+    def rows_of(key, progress, heat, explore):
+        """(keys (P, k) key data, local (P,), cold temperature (P,), heated (P,)) of an ask's rows."""
+        progress = jnp.atleast_1d(jnp.asarray(progress, jnp.float32))
+        size = progress.shape[0]
+        local = progress >= seeding_fraction if explore is None else ~jnp.asarray(explore, bool)
+        keys = key if jnp.ndim(key) == 1 else jax.random.split(key, size)
+        heated = jnp.broadcast_to(jnp.asarray(heat, jnp.float32), (size,)) > 1.0
+        return jax.random.key_data(keys), local, schedule(progress), heated
+
+    def model_candidates(key: jax.Array, progress: jax.Array, heat: float | jax.Array = 1.0,
+                         explore: jax.Array | None = None) -> jax.Array:
+        """(P,) bool: the rows of a sequential `ask` (same arguments) that take a model step if the model's last fit
+        allows: a `surrogate.MODEL_SHARE` of the local, unheated rows (all False without a model).
+
+        A sequential search fits the model only before a candidate: the shell calls `refit` before an ask whose
+        first row is one and starts a new ask at each later one, so that every fit sees all earlier scores and a
+        speculative block of non-candidates reads nothing a tell inside it would change."""
+        keys, local, _, heated = rows_of(key, progress, heat, explore)
+        if not archive_size:
+            return jnp.zeros(local.shape, bool)
+        return surrogate.model_rows(keys, True)[0] & local & ~heated
+
+    def refit(state: HopperState) -> HopperState:
+        """`state` with the model step fitted again to the archive around the best, and (`SHAPE_FROM_MODEL`) a
+        positive definite fit's inverse Hessian blended into the learned shape."""
+        if not archive_size:
+            return state
+        model, fitted = surrogate.fit(state.model, block_of(state.best))
+        shape = (state.covariance, state.factor, state.path)
+        if surrogate.SHAPE_FROM_MODEL:
+            shape = cov.blend_in(shape, fitted, block.scale, jnp.where(model.ok, surrogate.SHAPE_FROM_MODEL, 0.0))
+        return HopperState(*state[:6], *shape, *model)
 
     def merge(population: Population, improving: jax.Array, best: tuple) -> tuple:
         """The base plus every improving row's moves, row after row (float leaves; the others: `best`)."""
@@ -378,15 +408,14 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
             has_merged = jnp.sum(improving) >= 2
             merged = jax.lax.cond(has_merged, lambda: merge(population, improving, best), lambda: best)
         model = state.model
-        if archive_size:
-            model, fitted = surrogate.update(model, block_of(views.encode(population), scores.shape[0]), scores,
-                                             block_of(best))
-            if sequential and surrogate.SHAPE_FROM_MODEL:
-                shape = cov.blend_in(shape, fitted, block.scale, jnp.where(model.ok, surrogate.SHAPE_FROM_MODEL, 0.0))
+        if archive_size:  # sequential tells only record: the fit waits for the next model candidate (`refit`)
+            model = surrogate.record(model, block_of(views.encode(population), scores.shape[0]), scores)
+            model = model if sequential else surrogate.fit(model, block_of(best))[0]
         return HopperState(best, best_score, log_step, state.count + scores.shape[0], merged, has_merged, *shape,
                            *model)
 
-    return Hopper(init, ask, tell, views.decode, views.encode, views.row, views.fingerprints, views.given)
+    return Hopper(init, ask, tell, views.decode, views.encode, views.row, views.fingerprints, views.given,
+                  model_candidates, refit)
 
 
 def adaptation_rate(n_floats: int) -> float:

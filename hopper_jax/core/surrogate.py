@@ -8,8 +8,8 @@ definite, kept within `TRUST_RADIUS` times the archive's whitened extent. On a q
 ill-conditioned ellipsoid, rotated or not) one model step lands near the optimum; on a rugged landscape the fit
 of many points smooths the ripples and points into the basin. The best points rather than the latest keep the
 scores' range, and so the float32 fit's error, shrinking as the search closes in. Model steps are a few
-candidates of a generation (its last rows in JAX mode, a line search along the step; a share of the sequential
-steps in Python mode), so a bad model costs little.
+candidates of a generation (its last rows in JAX mode, a line search along the step, fitted at each tell; a
+share of the sequential steps in Python mode, fitted just before each is proposed), so a bad model costs little.
 
 The arithmetic runs in a fixed order (sums as a fixed tree of element-wise adds, `fixed_sum`; solves by
 element-wise substitution; `covariance`'s Cholesky), never through a matrix product or a library solver, so a
@@ -41,7 +41,8 @@ MODEL_SPACE_LIMIT = 64
 ARCHIVE_FACTOR = 1.5
 #: The archive keeps the best K points evaluated so far (True) or the latest K (False; an ablation setting).
 KEEP_BEST = True
-#: Share of sequential phase-2 steps (Python mode) that are model steps once the archive is full.
+#: Share of sequential phase-2 steps (Python mode) that are model candidates: each is a model step when the fit
+#: made just before it (`hopper`'s `refit`) is positive definite.
 MODEL_SHARE = 0.2
 #: Share of a JAX-mode generation's rows (the last ones, at least one) that are model steps (see `model_rows`).
 MODEL_ROWS = 0.125
@@ -52,9 +53,10 @@ RIDGE = 1e-8
 #: The fitted Hessian counts as positive definite when its smallest Cholesky pivot is above this share of
 #: its mean diagonal.
 PD_FLOOR = 1e-7
-#: Share of the learned shape that each positive definite fit replaces by its inverse Hessian in sequential
-#: tells (Python mode), where the shape's only other teachers, successful steps, are rare (0: none). JAX mode's
-#: generations teach the shape from their improving rows, and there it measured no better (RESULTS.md §47d).
+#: Share of the learned shape that each positive definite sequential fit (Python mode, one before each model
+#: candidate) replaces by its inverse Hessian, where the shape's only other teachers, successful steps, are rare
+#: (0: none). JAX mode's generations teach the shape from their improving rows, and there it measured no better
+#: (RESULTS.md §47d).
 SHAPE_FROM_MODEL = 0.3
 
 
@@ -88,7 +90,12 @@ def update(model: Model, points: jax.Array, scores: jax.Array, center: jax.Array
     """(`model` with the rows of `points` (P, n) whose `scores` (P,) are finite recorded and the model step from
     `center` (n,), the best, fitted again once the archive is full; the fit's inverse Hessian (n, n), zero
     without a positive definite fit)."""
-    model = record(model, points, scores)
+    return fit(record(model, points, scores), center)
+
+
+def fit(model: Model, center: jax.Array) -> tuple[Model, jax.Array]:
+    """(`model` with its step from `center` (n,), the best, fitted to the archive once it is full; the fit's
+    inverse Hessian (n, n), zero without a positive definite fit)."""
     n = model.step.shape[0]
     step, ok, shape = jax.lax.cond(ready(model), model_step, lambda *_: (jnp.zeros_like(model.step),
                                    jnp.bool_(False), jnp.zeros((n, n), jnp.float32)), model, center)

@@ -41,7 +41,8 @@ CACHE_SIZE = 16
 class Compiled(NamedTuple):
     """Jitted functions of one space and schedule; each accepts any population size."""
 
-    propose: object  # (base_key, first_step, retry, state, progress, heat, explore, sequential) -> (pop, values, fps)
+    propose: object  # (base_key, first_step, retry, state, progress, heat, explore, sequential)
+    #                   -> (state, pop, values, fps, model candidates)
     keys: object  # (base_key, first_step, rows (P,)) -> (P,) objective keys
     decode: object  # encoded rows -> (values, fingerprints)
     tell: object  # (state, population, scores) -> state
@@ -137,12 +138,14 @@ def _build(space: Space, algo: Hopper, identity: str | None) -> Compiled:
         return jax.vmap(one)(encoded)
 
     def propose(base_key, first_step, retry, state, progress, heat, explore, sequential):
-        population = algo.ask(step_keys(base_key, first_step, progress.shape[0], retry), state, progress, heat,
-                              explore, sequential)
+        keys = step_keys(base_key, first_step, progress.shape[0], retry)
+        candidates = algo.model_candidates(keys, progress, heat, explore) & sequential
+        state = jax.lax.cond(candidates[0], algo.refit, lambda state: state, state)
+        population = algo.ask(keys, state, progress, heat, explore, sequential)
         if not space.array_leaves:  # only Python-side parameters (or none): nothing to decode on device
-            return population, (), jnp.zeros((progress.shape[0], 2), jnp.uint32)
+            return state, population, (), jnp.zeros((progress.shape[0], 2), jnp.uint32), candidates
         values = algo.decode(population)
-        return population, values, algo.fingerprints(population, values)
+        return state, population, values, algo.fingerprints(population, values), candidates
 
     def keys(base_key, first_step, rows):
         return step_keys(base_key, first_step, rows.shape[0], OBJECTIVE_SALT)

@@ -72,11 +72,16 @@ class Engine:
     # ---- device calls ----------------------------------------------------------------------------------
     def propose(self, size: int, progress, heat, explore, *, first_step: int | None = None, retry: int = 0,
                 sequential: bool = False):
-        """(population, values, fingerprints) on the device, for the steps from `first_step` (default: next)."""
+        """(population, values, fingerprints, model candidates (size,) bool) on the device, for the steps from
+        `first_step` (default: next). A `sequential` ask whose first row is a model candidate fits the model
+        first (the core's `refit`), which changes the state."""
         first = self.state.steps_done if first_step is None else first_step
-        return self.compiled().propose(
+        state, *proposed = self.compiled().propose(
             self.key, first, retry, self.state.core, np.asarray(progress, np.float32),
             np.broadcast_to(np.asarray(heat, np.float32), (size,)), np.asarray(explore, bool), np.bool_(sequential))
+        if sequential:
+            self.state.core = state
+        return tuple(proposed)
 
     def tell(self, population: Population, scores: np.ndarray, sequential: bool = False) -> None:
         functions = self.compiled()

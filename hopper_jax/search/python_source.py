@@ -2,8 +2,9 @@
 
 With one candidate evaluated at a time, candidates are proposed in speculative blocks (one device call for
 several steps, each row assuming every earlier row of the block failed); a block is cut at the first
-improvement or duplicate, since later rows assumed neither, so the sequence of candidates is exactly the
-one-at-a-time sequence whatever the block size. With a pool, each freed slot gets one candidate drawn
+improvement or duplicate, since later rows assumed neither, and before a model candidate, which the core
+proposes from a fit of every earlier score; so the sequence of candidates is exactly the one-at-a-time
+sequence whatever the block size. With a pool, each freed slot gets one candidate drawn
 from the best known then (blocks of one). Scores are told to the core in step order, deferred until the
 next draw needs them (`flush`), which lets a block be told in one device call.
 """
@@ -17,7 +18,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from ..core.algorithm import MODEL, Population
+from ..core.algorithm import Population
 from ..evaluators.outcome import Outcome
 from .booking import Booking
 from .callbacks import CandidateType, ParamInfo
@@ -63,7 +64,8 @@ class _Block:
     """Speculative proposals handed out row by row; told rows are told together at the next flush."""
 
     population: Population
-    host: tuple  # (values, fingerprints, local, temperature, actions) on the host
+    host: tuple  # (values, fingerprints, local, temperature, actions, encoded or None) on the host
+    candidates: np.ndarray  # (rows,) bool: model candidates (the core's `model_candidates`)
     next_row: int = 0
     stale: bool = False  # an improvement or a duplicate: later rows assumed neither
     told: np.ndarray | None = None
@@ -71,12 +73,12 @@ class _Block:
 
     @property
     def used_up(self) -> bool:
-        """Nothing left to hand out: cut, exhausted, or the next row is a model step, which the core proposes
-        from every earlier score (so it opens a block of its own)."""
+        """Nothing left to hand out: cut, exhausted, or the next row is a model candidate, before which the core
+        fits its model to every earlier score (so it opens a block of its own)."""
         row = self.next_row
         if self.stale or row >= self.host[2].shape[0]:
             return True
-        return row > 0 and bool(np.any(self.host[4][row] == MODEL))
+        return row > 0 and bool(self.candidates[row])
 
 
 class PythonSource:
@@ -128,11 +130,12 @@ class PythonSource:
     def _propose(self, size: int) -> _Block:
         budget = self.budget
         heat = np.where(np.arange(size) == 0, self.booking.stats.heat, 1.0)  # a duplicate's heat lasts one draw
-        population, values, fingerprints = self.engine.propose(size, budget.progress(size), heat,
-                                                               budget.explore(size), sequential=True)
+        population, values, fingerprints, candidates = self.engine.propose(
+            size, budget.progress(size), heat, budget.explore(size), sequential=True)
         host = jax.device_get((values, fingerprints, population.local, population.temperature, population.actions,
-                               self.engine.compiled().encode(population) if self.space.host_driven else None))
-        return _Block(population, (host[0], fingerprint_keys(host[1]), *host[2:]))
+                               self.engine.compiled().encode(population) if self.space.host_driven else None,
+                               candidates))
+        return _Block(population, (host[0], fingerprint_keys(host[1]), *host[2:6]), host[6])
 
     def _admit(self, kind, encoded: Encoded, values, fingerprint, temperature, window, population,
                block: _Block | None = None, row: int = 0) -> Job | None:

@@ -178,7 +178,7 @@ class Search:
             engine.seed(secrets.randbits(31) if state.seed is None else state.seed)
         state.draws += 1
         heat = temperature / max(engine.start_temperature, 1e-9)  # progress 0 → T = start temperature · heat
-        population, values, fingerprints = engine.propose(1, [0.0], heat, [explore], retry=10**6 + state.draws)
+        population, values, fingerprints, _ = engine.propose(1, [0.0], heat, [explore], retry=10**6 + state.draws)
         host = jax.device_get((values, fingerprints, population.local, population.temperature, population.actions,
                                engine.compiled().encode(population) if self._space.host_driven else None))
         if self._space.host_driven:
