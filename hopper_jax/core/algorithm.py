@@ -76,7 +76,7 @@ class HopperState(NamedTuple):
     """The search state; a pytree of arrays."""
 
     best: tuple[jax.Array, ...]  # internal encoding of the best candidate, one array per array leaf
-    best_score: jax.Array  # () float32 (float64 with float64 coordinates), maximised; -inf until a finite score
+    best_score: jax.Array  # () the score type (`Space.score_dtype`), maximised; -inf until a finite score
     log_step: jax.Array  # () float32, log of the adaptive step multiplier
     count: jax.Array  # () int32, candidates told so far
     merged: tuple[jax.Array, ...]  # all improving moves of the last population applied at once
@@ -194,7 +194,7 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         best = tuple(jax.device_put(np.asarray(z)) for z in space.initial_encoding())
         scalars = jax.device_put((score_dtype(-np.inf), np.float32(0.0), np.int32(0), np.bool_(False)))
         return HopperState(best, *scalars[:3], best, scalars[3], *cov.identity(block.size if block else 0),
-                           *surrogate.empty(archive_size, block.size if block else 0, block_dtype))
+                           *surrogate.empty(archive_size, block.size if block else 0, block_dtype, score_dtype))
 
     sample_draws = sum(enc.sample_draws for enc in encodings)
     perturb_draws = 1 + n_params + sum(0 if j in in_block else enc.move_words(s) + (enc.sample_draws if c else 0)

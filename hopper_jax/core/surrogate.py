@@ -65,7 +65,7 @@ class Model(NamedTuple):
     in a ring with `KEEP_BEST` off) and the model step fitted to it."""
 
     points: jax.Array  # (K, n) block coordinates (the leaves' encodings, concatenated)
-    scores: jax.Array  # (K,) float32, maximised
+    scores: jax.Array  # (K,) the core's score type (float32, or float64 under 64-bit JAX), maximised
     count: jax.Array  # () int32: points recorded so far (the archive holds min(count, K) of them)
     step: jax.Array  # (n,) from the best to the fitted minimum (the block's coordinate type)
     ok: jax.Array  # () bool: `step` is a model step to take
@@ -79,10 +79,11 @@ def archive_rows(n: int, space_elements: int) -> int:
     return 1 << math.ceil(math.log2(ARCHIVE_FACTOR * (n + 1) * (n + 2) / 2))
 
 
-def empty(rows: int, n: int, dtype) -> Model:
-    """A model state with room for `rows` points of n elements, none recorded."""
+def empty(rows: int, n: int, dtype, score_dtype=np.float32) -> Model:
+    """A model state with room for `rows` points of n elements (of `dtype`) and their scores (`score_dtype`), none
+    recorded."""
     n = n if rows else 0
-    return Model(*jax.device_put((np.zeros((rows, n), dtype), np.zeros(rows, np.float32), np.int32(0),
+    return Model(*jax.device_put((np.zeros((rows, n), dtype), np.zeros(rows, score_dtype), np.int32(0),
                                   np.zeros(n, dtype), np.bool_(False))))
 
 
@@ -105,8 +106,8 @@ def fit(model: Model, center: jax.Array) -> tuple[Model, jax.Array]:
 def record(archive: Model, points: jax.Array, scores: jax.Array) -> Model:
     """The archive with the rows of `points` (P, n) whose `scores` (P,) are finite added: it keeps the best K
     points evaluated so far, best first (`KEEP_BEST`), or the latest K in a ring."""
-    scores = scores.astype(jnp.float32)
-    valid = jnp.isfinite(scores) & (jnp.abs(scores) < np.finfo(np.float32).max)  # not a clipped infinity
+    scores = scores.astype(archive.scores.dtype)
+    valid = jnp.isfinite(scores) & (jnp.abs(scores) < jnp.finfo(scores.dtype).max)  # not a clipped infinity
     return (_keep_best if KEEP_BEST else _keep_latest)(archive, points.astype(archive.points.dtype), scores, valid)
 
 
@@ -163,7 +164,7 @@ def model_step(archive: Model, center: jax.Array) -> tuple[jax.Array, jax.Array,
     spread = jnp.maximum(jnp.max(jnp.abs(white)), 1e-30)
     losses = -archive.scores
     low, high = jnp.min(losses), jnp.max(losses)
-    y = (losses - low) / jnp.maximum(high - low, 1e-30)
+    y = ((losses - low) / jnp.maximum(high - low, 1e-30)).astype(jnp.float32)  # scores may be float64
     phi = jax.vmap(features)(white / spread)  # (K, m), features of |u| ≤ 1
     # least squares through a QR factorisation: its error grows with the condition of phi, the normal
     # equations' with its square

@@ -89,7 +89,25 @@ def test_fingerprints_tell_apart_float64_values_equal_in_float32(x64):
 def test_float64_is_part_of_the_space_signature(x64):
     assert Space(space("float32")).signature() != Space(space("float64")).signature()
     assert Space(space("float64")).score_dtype is np.float64
+    assert Space(space("float32")).score_dtype is np.float64  # 64-bit JAX compares scores in float64
+
+
+def test_scores_are_float32_without_64_bit_jax():
     assert Space(space("float32")).score_dtype is np.float32
+
+
+@pytest.mark.parametrize("mode", ["python", "jax"])
+def test_under_64_bit_jax_an_objective_with_a_large_offset_improves_below_float32_resolution(x64, mode):
+    """float32 resolves 1e5 to 0.008: float32 scores would stop there (COCO's f_opt offsets reach 1000)."""
+    offset = 1e5
+    search = hj.Search(x=hj.float(-1, 1, shape=(2,)))
+    if mode == "python":
+        search.run(lambda c: offset + float(np.sum((c["x"] - 0.3) ** 2)), "min", steps=1500, seed=0, quiet=True)
+    else:
+        search.run(lambda c: offset + jnp.sum((c["x"] - 0.3) ** 2).astype(jnp.float64), "min", steps=1536, mode="jax",
+                   population_size=16, seed=0, quiet=True)
+    assert search.best_f - offset < 1e-6
+    assert search.best_f == min(search.history.fs)  # the core's best is the history's
 
 
 @pytest.mark.parametrize("mode", ["python", "jax"])
