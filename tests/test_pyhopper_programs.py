@@ -223,8 +223,8 @@ program("a process pool: n_jobs=2", pyhopper_too=False)("""
 
     search = pyhopper.Search(x=pyhopper.float(0, 1))
     search.run(objective, "max", steps=20, n_jobs=2, quiet=True)
-    # steps count skipped duplicates too (as in PyHopper): once the model step lands on the exact optimum of
-    # this quadratic, it proposes it again, so the history may hold a few candidates fewer than 20
+    # steps count skipped duplicates too (as in PyHopper): once phase 2 reaches x = 0.5 exactly, a move that
+    # rounds back to it is a duplicate, so the history may hold a few candidates fewer than 20
     assert 10 <= len(search.history) <= 20 and search.best_f > -0.05
 """)
 
