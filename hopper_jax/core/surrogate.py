@@ -149,8 +149,9 @@ def features(u: jax.Array) -> jax.Array:
 
 def model_step(archive: Model, center: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """(delta (n,), ok (), shape (n, n)): the step from `center` (n,) to the fitted quadratic's minimiser of
-    −score, whether there is one (a positive definite fit with finite values), and the fit's inverse Hessian up
-    to a factor (zero without one).
+    −score, whether to take it (a positive definite fit with finite values, and a step that moves the best at
+    the coordinates' precision), and the fit's inverse Hessian up to a factor (zero without a positive definite
+    fit).
 
     The fit runs in whitened coordinates: offsets from `center` times the inverse Cholesky factor of their second
     moment, scaled into |u| ≤ 1. Once phase 2 has learned an ill-conditioned shape, the archive is as stretched
@@ -184,7 +185,9 @@ def model_step(archive: Model, center: jax.Array) -> tuple[jax.Array, jax.Array,
     a = jax.vmap(lambda column: cov.matvec(factor, column))(inverse_factor)  # row j: column j of L R⁻ᵀ
     shape = fixed_sum(a[:, :, None] * a[:, None, :], axis=0)
     shape_ok = ok & jnp.all(jnp.isfinite(shape))
-    return jnp.where(ok, delta, 0.0).astype(center.dtype), ok, jnp.where(shape_ok, shape, 0.0)
+    delta = jnp.where(ok, delta, 0.0).astype(center.dtype)
+    moves = jnp.any(center + delta != center)  # a step that rounds back to the best would be a duplicate
+    return delta, ok & moves, jnp.where(shape_ok, shape, 0.0)
 
 
 def fixed_sum(x: jax.Array, axis: int) -> jax.Array:

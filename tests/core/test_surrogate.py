@@ -183,10 +183,26 @@ def test_model_steps_solve_an_ill_conditioned_rotated_quadratic():
     assert np.any(actions[:, -1] == MUTATE)  # … while the archive fills or the fit has no minimum
 
 
+def _quartic(x):
+    """A minimum at 0.3 that a quadratic fit does not hit exactly: model steps that move."""
+    return jnp.sum((x - 0.3) ** 2) + jnp.sum((x - 0.3) ** 4)
+
+
+def test_no_model_step_once_it_would_round_back_to_the_best():
+    space = Space({"x": hj.float(0, 1, shape=(2,))})
+    algo = hopper(space)
+    state, _ = _search(algo, lambda x: jnp.sum((x - 0.3) ** 2), 8)  # a quadratic: the best reaches its minimum
+    best = np.asarray(state.best[0])
+    np.testing.assert_array_equal(best + np.asarray(state.model_step), best)  # a step of nothing ...
+    assert not bool(state.model_ok)  # ... is not taken (it would be a duplicate)
+    population = quick_jit(algo.ask)(jax.random.key(5), state, jnp.ones(32))
+    assert not np.any(np.asarray(population.actions) == MODEL)
+
+
 def test_a_generation_ends_in_a_line_search_along_the_model_step():
     space = Space({"x": hj.float(0, 1, shape=(2,))})
     algo = hopper(space)
-    state, _ = _search(algo, lambda x: jnp.sum((x - 0.3) ** 2), 8)
+    state, _ = _search(algo, _quartic, 4)
     assert bool(state.model_ok)
     population = quick_jit(algo.ask)(jax.random.key(5), state, jnp.ones(32))
     modelled = np.any(np.asarray(population.actions) == MODEL, axis=1)
@@ -202,7 +218,7 @@ def test_a_generation_ends_in_a_line_search_along_the_model_step():
 def test_model_rows_leave_the_step_size_alone():
     space = Space({"x": hj.float(0, 1, shape=(2,))})
     algo = hopper(space)
-    state, _ = _search(algo, lambda x: jnp.sum((x - 0.3) ** 2), 8)
+    state, _ = _search(algo, _quartic, 4)
     population = quick_jit(algo.ask)(jax.random.key(3), state, jnp.ones(4))
     modelled = np.any(np.asarray(population.actions) == MODEL, axis=1)
     assert modelled.tolist() == [False, False, False, True]
