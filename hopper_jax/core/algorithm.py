@@ -10,7 +10,8 @@ shrink when they stop improving and grow when they do; a step that has shrunk to
 (the search converged as far as it resolves) starts again from full size around the same best, which finds
 better basins of multimodal functions (benchmarks/RESULTS.md §27). In a small continuous block the moves go along the
 columns of a learned factor instead of the axes (`covariance`), so that they follow the landscape's shape.
-Only candidates that moved floats alone count towards that rule: a move of an int or a choice fails or
+A few phase-2 rows step to the minimum of a quadratic model of the block (`surrogate`), and a few hop: one
+block element drawn afresh from its prior (`hops`). Only candidates that moved floats alone count towards that rule: a move of an int or a choice fails or
 succeeds whatever the float step size, and counting such candidates froze the float steps of mixed spaces
 (benchmarks/RESULTS.md, mixed spaces).
 
@@ -48,11 +49,12 @@ import numpy as np
 from ..space.compile import Space
 from ..space.encodings import Continuous, Draws, into_unit_box, random_subset
 from . import covariance as cov
-from . import surrogate
+from . import hops, surrogate
 from .population import Population, layout
 
-#: A parameter's action in a row: kept, moved, sampled afresh (phase 1), or moved by a model step (`surrogate`).
-KEEP, MUTATE, RESAMPLE, MODEL = 0, 1, 2, 3
+#: A parameter's action in a row: kept, moved, sampled afresh (phase 1), moved by a model step (`surrogate`), or
+#: a block element resampled from its prior (`hops`). Model steps and hops leave the step size and shape alone.
+KEEP, MUTATE, RESAMPLE, MODEL, HOP = 0, 1, 2, 3, 4
 #: Success rate the step adaptation aims for (Rechenberg's 1/5 rule).
 SUCCESS_TARGET = 0.2
 #: Change of log_step per unit of (success - target) / (1 - target), for one sequential evaluation, in a space
@@ -143,7 +145,7 @@ def clipped(schedule: Schedule) -> Callable[[jax.Array], jax.Array]:
 def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: float = 1.0,
            end_temperature: float = 0.2, temperature: Schedule | None = None,
            step_adaptation: float | None = None, covariance_limit: int | None = None,
-           model_steps: bool | None = None) -> Hopper:
+           model_steps: bool | None = None, hop_share: float | None = None) -> Hopper:
     """Build the algorithm for `space`.
 
     Args:
@@ -157,6 +159,8 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         (`covariance.COVARIANCE_LIMIT` when None; 0 turns the learned shape off).
       model_steps: phase 2 also steps to the minimum of a quadratic model fitted to the best evaluations of a
         small continuous block (`surrogate`; None: `surrogate.MODEL_STEPS`).
+      hop_share: the share of phase-2 rows that resample one element of a bounded continuous block from its
+        prior (`hops`; None: `hops.HOP_SHARE`; 0: no hops).
     """
     schedule = clipped(linear_temperature(start_temperature, end_temperature) if temperature is None
                        else temperature)
@@ -227,9 +231,14 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         n_move = moved_count(draws, temperature, cold_temperature)
         return draws.words, random_subset(draws.take(n_params), n_move)
 
-    def perturb_one(key, words, selected, state, temperature, failures, modelled, model_factor):
+    # hops resample an element in its bounds: a block of bounded, linear floats (their unit box is their prior)
+    hop_share = hops.HOP_SHARE if hop_share is None else float(hop_share)
+    hoppable = bool(block) and hop_share > 0 and all(isinstance(encodings[j], Continuous) and not encodings[j].log
+                                                     for j, *_ in (block.leaves if block else ()))
+
+    def perturb_one(key, words, selected, state, temperature, failures, modelled, model_factor, hopping):
         """One phase-2 row: per array leaf, (positions, new values) of its moved elements; a `modelled` row's
-        block moves by `model_factor` times the state's model step."""
+        block moves by `model_factor` times the state's model step, a `hopping` row's by a hop."""
         draws = Draws.resume(words, 1 + n_params)
         log_step = after_failures(state.log_step, failures, failure_change, log_step_range[0])
         step = temperature * jnp.exp(log_step)
@@ -237,6 +246,7 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
             share = cov.dense_share(state.covariance)  # of the state, not the row: computed once under vmap
             y = jnp.asarray(block.scale) * step * cov.step(block, key, temperature, selected, state.factor, share)
             y = jnp.where(modelled, model_factor * state.model_step, y) if archive_size else y
+            y = jnp.where(hopping, hops.hop_step(key, block_of(state.best)), y) if hoppable else y
         may_stay = jnp.any(selected & scaled)  # a float moves: a discrete parameter may keep its value
         index, moved, scalars = [], [], {}
         for j, (enc, z) in enumerate(zip(encodings, state.best)):
@@ -282,26 +292,28 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
             if archive_size:  # model steps: the last rows of a generation, a share of sequential steps
                 modelled, model_factor = surrogate.model_rows(keys, sequential | (size == 1))
                 modelled &= local & ~heated & state.model_ok
-                selected = jnp.where(modelled[:, None], block.params[None, :], selected)
-            counted = counts_for_step(local & ~modelled, selected)
+            hopping = jnp.zeros(size, bool)
+            if hoppable:  # hops: a share of the other phase-2 rows
+                hopping = hops.hop_rows(keys, hop_share) & local & ~modelled
+            selected = jnp.where((modelled | hopping)[:, None], block.params[None, :], selected) if block else selected
+            counted = counts_for_step(local & ~modelled & ~hopping, selected)
             failures = jnp.where(sequential, jnp.cumsum(counted) - counted, 0.0)
-            index, moved = jax.vmap(perturb_one, in_axes=(0, 0, 0, None, 0, 0, 0, 0))(
-                keys, words, selected, state, temperature, failures, modelled, model_factor)
-            return index, moved, selected, modelled
+            index, moved = jax.vmap(perturb_one, in_axes=(0, 0, 0, None, 0, 0, 0, 0, 0))(
+                keys, words, selected, state, temperature, failures, modelled, model_factor, hopping)
+            return index, moved, selected, jnp.where(modelled, MODEL, jnp.where(hopping, HOP, MUTATE)).astype(jnp.int8)
 
         def still(keys):
             index = tuple(jnp.broadcast_to(enc.size + jnp.arange(s, dtype=jnp.int32), (size, s))
                           for enc, s in zip(encodings, slots))
             moved = tuple(jnp.zeros((size, s), enc.dtype) for enc, s in zip(encodings, slots))
-            return index, moved, jnp.zeros((size, n_params), bool), jnp.zeros(size, bool)
+            return index, moved, jnp.zeros((size, n_params), bool), jnp.full(size, MUTATE, jnp.int8)
 
-        index, moved, selected, modelled = jax.lax.cond(jnp.any(local), perturb, still, keys)
+        index, moved, selected, moving = jax.lax.cond(jnp.any(local), perturb, still, keys)
         index = tuple(jnp.where(local[:, None], i, enc.size + jnp.arange(s, dtype=jnp.int32))
                       for i, enc, s in zip(index, encodings, slots))
         # the merged candidate goes in row 0, except in hot asks: it may itself be the duplicate being retried
         use_merged = state.has_merged & local[0] & (jnp.ravel(jnp.asarray(heat, jnp.float32))[0] <= 1.0)
-        moving = jnp.where(modelled[:, None], MODEL, MUTATE)
-        actions = jnp.where(local[:, None], jnp.where(selected, moving, KEEP), RESAMPLE).astype(jnp.int8)
+        actions = jnp.where(local[:, None], jnp.where(selected, moving[:, None], KEEP), RESAMPLE).astype(jnp.int8)
         return Population(keys, ~local, state.best, index, moved, tuple(m[None] for m in state.merged),
                           use_merged.astype(jnp.int32), local, actions, temperature)
 
@@ -379,8 +391,8 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         winner = jnp.argmax(scores)
         improved = scores[winner] > state.best_score
         best = tuple(jnp.where(improved, z, b) for z, b in zip(views.row(population, winner), state.best))
-        modelled = jnp.any(population.actions == MODEL, axis=1)  # model steps leave the step size alone
-        counted = counts_for_step(population.local & ~modelled, population.actions == MUTATE)
+        special = jnp.any(population.actions >= MODEL, axis=1)  # model steps and hops leave the step size alone
+        counted = counts_for_step(population.local & ~special, population.actions == MUTATE)
         n_local = jnp.sum(counted)
         successes = jnp.sum(jnp.where(scores > state.best_score, counted, 0.0))  # of the counted rows
         if sequential:

@@ -75,7 +75,8 @@ def test_scan_is_reproducible_with_the_same_key():
 # Every call uses P rows and the same argument structure, so `ask` and `tell` compile once per explore form.
 
 TEN = Space({f"p{i}": hj.float(0, 1) for i in range(10)})
-TEN_ALGO = hj.hopper(TEN, seeding_fraction=0.25, start_temperature=1.0, end_temperature=0.0)
+# no hops (`hops`, tested in test_hops.py): every phase-2 row follows PyHopper's rules here
+TEN_ALGO = hj.hopper(TEN, seeding_fraction=0.25, start_temperature=1.0, end_temperature=0.0, hop_share=0)
 P = 20
 _ask = quick_jit(TEN_ALGO.ask)
 tell = quick_jit(TEN_ALGO.tell)
@@ -417,7 +418,7 @@ def test_log_step_ignores_phase_1_rows():
 
 def test_only_rows_that_moved_floats_alone_adapt_the_step():
     space = Space({"x": hj.float(0.0, 1.0), "y": hj.float(0.0, 1.0), "n": hj.int(0, 9), "c": hj.choice("a", "b")})
-    algo = hj.hopper(space)
+    algo = hj.hopper(space, hop_share=0)  # hops never count (test_hops.py)
     state = algo.init()._replace(best_score=jnp.float32(0.0))
     size = 64
     population = quick_jit(algo.ask)(jax.random.key(3), state, jnp.full((size,), 0.5))

@@ -66,7 +66,7 @@ def test_a_telling_without_improvement_changes_nothing():
 
 def test_with_the_identity_factor_moves_are_the_axis_moves():
     """Until a success is told, a row moves exactly the elements its temperature selects."""
-    algo = hopper(Space({"x": hj.float(0, 1, shape=(10,))}))
+    algo = hopper(Space({"x": hj.float(0, 1, shape=(10,))}), hop_share=0)  # hops: test_hops.py
     state = algo.init()
     population = quick_jit(algo.ask)(jax.random.key(3), state, jnp.full((16,), 0.9))
     rows = np.asarray(algo.encode(population)[0])
@@ -125,7 +125,7 @@ def test_the_path_rate_sets_how_far_one_element_moves_add_up_to_a_diagonal(monke
 
 
 def test_a_learned_factor_carries_a_move_to_the_correlated_elements():
-    algo = hopper(Space({"x": hj.float(0, 1, shape=(3,)), "y": hj.float(0, 1)}))
+    algo = hopper(Space({"x": hj.float(0, 1, shape=(3,)), "y": hj.float(0, 1)}), hop_share=0)  # hops: test_hops.py
     c = _spd(4, seed=5, condition=10.0)
     state = algo.init()._replace(covariance=c, factor=cov.cholesky(c))
     population = quick_jit(algo.ask)(jax.random.key(1), state, jnp.full((32,), 1.0))  # phase 2, T = 0.2
@@ -158,7 +158,7 @@ def test_a_correlated_shape_moves_every_block_element():
     """With C's correlations near 1 (share ≈ 1) a cold row moves all four elements, though its temperature
     selects one; with the share switched off the same rows move along one column of the factor."""
     c = np.full((4, 4), 0.999, np.float32) + 0.001 * np.eye(4, dtype=np.float32)
-    algo = hopper(Space({"x": hj.float(0, 1, shape=(4,))}))
+    algo = hopper(Space({"x": hj.float(0, 1, shape=(4,))}), hop_share=0)  # hops: test_hops.py
     state = algo.init()._replace(covariance=jnp.asarray(c), factor=cov.cholesky(c),
                                  best=(jnp.full((4,), 0.5, jnp.float32),))
     population = quick_jit(algo.ask)(jax.random.key(4), state, jnp.full((64,), 1.0))  # T = 0.2: one element
@@ -171,7 +171,7 @@ def test_tell_draws_again_the_block_steps_that_ask_took():
     took (row - best = scale · T · y away from the walls), dense rows included."""
     c = _spd(3, seed=7, condition=30.0)
     space = Space({"x": hj.float(0, 1, shape=(3,))})
-    algo = hopper(space)
+    algo = hopper(space, hop_share=0)  # hops: test_hops.py
     state = algo.init()._replace(covariance=jnp.asarray(c), factor=cov.cholesky(c),
                                  best=(jnp.full((3,), 0.5, jnp.float32),))
     assert 0.05 < float(cov.dense_share(state.covariance)) < 0.95
