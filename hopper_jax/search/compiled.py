@@ -42,7 +42,8 @@ class Compiled(NamedTuple):
     """Jitted functions of one space and schedule; each accepts any population size."""
 
     propose: object  # (base_key, first_step, retry, state, progress, heat, explore, sequential)
-    #                   -> (state, pop, values, fps, model candidates)
+    #                   -> (pop, values, fps, model candidates)
+    prepare: object  # (base_key, first_step, retry, state, progress, heat, explore) of one row -> state
     keys: object  # (base_key, first_step, rows (P,)) -> (P,) objective keys
     decode: object  # encoded rows -> (values, fingerprints)
     tell: object  # (state, population, scores) -> state
@@ -137,21 +138,29 @@ def _build(space: Space, algo: Hopper, identity: str | None) -> Compiled:
 
         return jax.vmap(one)(encoded)
 
+    def prepare(base_key, first_step, retry, state, progress, heat, explore):
+        """The state for a sequential ask from `first_step`, with the model fitted first when that step is a
+        model candidate. Its inputs are the first row's, so it is one executable whatever the ask's size: a fit
+        compiled into asks of different sizes could round differently, and speculative blocks would not be exact."""
+        keys = step_keys(base_key, first_step, 1, retry)
+        due = algo.model_candidates(keys, progress, heat, explore)[0]
+        return jax.lax.cond(due, algo.refit, lambda state: state, state)
+
     def propose(base_key, first_step, retry, state, progress, heat, explore, sequential):
         keys = step_keys(base_key, first_step, progress.shape[0], retry)
         candidates = algo.model_candidates(keys, progress, heat, explore) & sequential
-        state = jax.lax.cond(candidates[0], algo.refit, lambda state: state, state)
         population = algo.ask(keys, state, progress, heat, explore, sequential)
         if not space.array_leaves:  # only Python-side parameters (or none): nothing to decode on device
-            return state, population, (), jnp.zeros((progress.shape[0], 2), jnp.uint32), candidates
+            return population, (), jnp.zeros((progress.shape[0], 2), jnp.uint32), candidates
         values = algo.decode(population)
-        return state, population, values, algo.fingerprints(population, values), candidates
+        return population, values, algo.fingerprints(population, values), candidates
 
     def keys(base_key, first_step, rows):
         return step_keys(base_key, first_step, rows.shape[0], OBJECTIVE_SALT)
 
     return Compiled(
         propose=jit(propose),
+        prepare=jit(prepare),
         keys=jit(keys),
         decode=jit(decode),
         tell=jit(algo.tell, "tell"),

@@ -76,12 +76,13 @@ class Engine:
         `first_step` (default: next). A `sequential` ask whose first row is a model candidate fits the model
         first (the core's `refit`), which changes the state."""
         first = self.state.steps_done if first_step is None else first_step
-        state, *proposed = self.compiled().propose(
-            self.key, first, retry, self.state.core, np.asarray(progress, np.float32),
-            np.broadcast_to(np.asarray(heat, np.float32), (size,)), np.asarray(explore, bool), np.bool_(sequential))
+        progress, explore = np.asarray(progress, np.float32), np.asarray(explore, bool)
+        heat = np.broadcast_to(np.asarray(heat, np.float32), (size,))
+        functions = self.compiled()
         if sequential:
-            self.state.core = state
-        return tuple(proposed)
+            self.state.core = functions.prepare(self.key, first, retry, self.state.core, progress[:1], heat[:1],
+                                                explore[:1])
+        return functions.propose(self.key, first, retry, self.state.core, progress, heat, explore, np.bool_(sequential))
 
     def tell(self, population: Population, scores: np.ndarray, sequential: bool = False) -> None:
         functions = self.compiled()
