@@ -96,11 +96,14 @@ def update(model: Model, points: jax.Array, scores: jax.Array, center: jax.Array
 
 def fit(model: Model, center: jax.Array) -> tuple[Model, jax.Array]:
     """(`model` with its step from `center` (n,), the best, fitted to the archive once it is full; the fit's
-    inverse Hessian (n, n), zero without a positive definite fit)."""
+    inverse Hessian (n, n), zero without a positive definite fit).
+
+    A step equal to the last fit's (the same best, and an archive its candidate did not change: it was no
+    better than the archive's worst) is not taken again: it would propose a point already proposed."""
     n = model.step.shape[0]
     step, ok, shape = jax.lax.cond(ready(model), model_step, lambda *_: (jnp.zeros_like(model.step),
                                    jnp.bool_(False), jnp.zeros((n, n), jnp.float32)), model, center)
-    return model._replace(step=step, ok=ok), shape
+    return model._replace(step=step, ok=ok & jnp.any(step != model.step)), shape
 
 
 def record(archive: Model, points: jax.Array, scores: jax.Array) -> Model:

@@ -88,6 +88,18 @@ def test_a_model_step_lands_on_a_quadratic_minimum():
     np.testing.assert_allclose(center + np.asarray(delta), minimum, atol=2e-4)
 
 
+def test_the_same_model_step_is_not_taken_twice():
+    h = np.diag([3.0, 2.0, 1.0])
+    center = np.full(3, 0.5, np.float32)
+    model = _filled(lambda x: (x - 0.45) @ h @ (x - 0.45), center)
+    assert bool(model.ok)
+    again, _ = quick_jit(surrogate.fit)(model, jnp.asarray(center))  # nothing new in the archive, the same best
+    np.testing.assert_array_equal(again.step, model.step)
+    assert not bool(again.ok)
+    moved, _ = quick_jit(surrogate.fit)(model, jnp.asarray(center + 0.01))  # another best: another step
+    assert bool(moved.ok)
+
+
 def test_no_model_step_on_a_concave_fit_and_a_short_one_far_away():
     center = np.full(3, 0.5, np.float32)
     _, ok, _ = model_step(_filled(lambda x: -np.sum((x - 0.5) ** 2), center), jnp.asarray(center))
