@@ -76,7 +76,8 @@ def matvec(a: jax.Array, g: jax.Array) -> jax.Array:
 
 def cholesky(c: jax.Array) -> jax.Array:
     """Lower factor L (n, n) with L Lᵀ = c, column by column (outer-product updates, no reductions); pivots
-    below `PIVOT_FLOOR` × the mean variance are raised to it, so the result is finite for any symmetric c."""
+    below `PIVOT_FLOOR` × the mean variance are raised to it, with nothing below them, so the result is finite
+    and bounded by c's largest variance for any symmetric c."""
     return cholesky_pivot(c)[0]
 
 
@@ -92,7 +93,9 @@ def cholesky_pivot(c: jax.Array) -> tuple[jax.Array, jax.Array]:
     def column(j, carry):
         rest, factor, smallest = carry
         pivot = jnp.sqrt(jnp.maximum(rest[j, j], floor))
-        col = jnp.where(rows >= j, rest[:, j] / pivot, 0.0).at[j].set(pivot)
+        # a floored pivot is a direction c (to round-off) does not have: its column below stays 0, since dividing
+        # round-off by the tiny pivot could grow the rest to inf and NaN (a discus-like learned shape did)
+        col = jnp.where((rows > j) & (rest[j, j] > floor), rest[:, j] / pivot, 0.0).at[j].set(pivot)
         return rest - col[:, None] * col[None, :], factor.at[:, j].set(col), jnp.minimum(smallest, rest[j, j])
 
     start = (c, jnp.zeros_like(c), jnp.asarray(jnp.inf, c.dtype))

@@ -33,6 +33,19 @@ def test_cholesky_of_a_singular_matrix_stays_finite():
     np.testing.assert_allclose(factor @ factor.T, np.outer(v, v), atol=1e-5)
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_cholesky_of_a_low_rank_matrix_is_bounded_by_its_largest_variance(seed):
+    """Rank 3 in 20-D with one stretched direction (a discus-like learned shape): round-off below the floored
+    pivots once grew to inf and NaN, and a NaN factor made NaN candidates."""
+    a = np.random.default_rng(seed).normal(size=(20, 3)).astype(np.float32)
+    a[:, 0] *= 1e3
+    c = a @ a.T
+    factor = np.asarray(quick_jit(cov.cholesky)(jnp.asarray(c)))
+    assert np.all(np.isfinite(factor))
+    assert np.max(np.abs(factor)) <= 1.001 * np.sqrt(np.max(np.diag(c)))
+    np.testing.assert_allclose(factor @ factor.T, c, atol=1e-3 * np.max(np.diag(c)))
+
+
 def test_matvec_is_the_product_and_does_not_depend_on_the_batch():
     a, g = _spd(9, seed=1), np.random.default_rng(2).standard_normal((7, 9)).astype(np.float32)
     batched = np.asarray(quick_jit(jax.vmap(cov.matvec, in_axes=(None, 0)))(a, g))
