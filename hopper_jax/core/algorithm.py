@@ -234,7 +234,7 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
     # hops resample an element in its bounds: a block of bounded, linear floats (their unit box is their prior)
     hop_share = hops.HOP_SHARE if hop_share is None else float(hop_share)
     hoppable = bool(block) and hop_share > 0 and all(isinstance(encodings[j], Continuous) and not encodings[j].log
-                                                     for j, *_ in (block.leaves if block else ()))
+                                                     for j, *_ in block.leaves)
 
     def perturb_one(key, words, selected, state, temperature, failures, modelled, model_factor, hopping):
         """One phase-2 row: per array leaf, (positions, new values) of its moved elements; a `modelled` row's

@@ -77,7 +77,8 @@ def matvec(a: jax.Array, g: jax.Array) -> jax.Array:
 def cholesky(c: jax.Array) -> jax.Array:
     """Lower factor L (n, n) with L Lᵀ = c, column by column (outer-product updates, no reductions); pivots
     below `PIVOT_FLOOR` × the mean variance are raised to it, with nothing below them, so the result is finite
-    and bounded by c's largest variance for any symmetric c."""
+    for any symmetric c, and for a positive semi-definite one (to round-off) within the square root of its
+    largest variance."""
     return cholesky_pivot(c)[0]
 
 
@@ -107,6 +108,11 @@ def _trace(c: jax.Array) -> jax.Array:
     return jax.lax.fori_loop(0, c.shape[0], lambda i, t: t + c[i, i], jnp.zeros((), c.dtype))
 
 
+def _trace_n(c: jax.Array) -> jax.Array:
+    """c (n, n) scaled to trace n: the learned shape's scale, which leaves the step size to the core."""
+    return c * (c.shape[0] / jnp.maximum(_trace(c), 1e-30))
+
+
 def adapt(cov: jax.Array, path: jax.Array, ys: jax.Array, improved: jax.Array, winner: jax.Array,
           winner_improved: jax.Array) -> tuple[jax.Array, jax.Array]:
     """(covariance, path) after a population whose block steps were `ys` (P, n) (y = A g).
@@ -127,7 +133,7 @@ def adapt(cov: jax.Array, path: jax.Array, ys: jax.Array, improved: jax.Array, w
 
     rank_mu = jax.lax.fori_loop(0, ys.shape[0], add, jnp.zeros_like(cov)) / jnp.maximum(mu, 1.0)
     new = (1.0 - c_one - c_mu) * cov + c_one * path[:, None] * path[None, :] + c_mu * rank_mu
-    return new * (n / jnp.maximum(_trace(new), 1e-30)), path  # symmetric: every term is, element by element
+    return _trace_n(new), path  # symmetric: every term is, element by element
 
 
 def blend_in(shape: tuple[jax.Array, jax.Array, jax.Array], target: jax.Array, scale, rate: jax.Array
@@ -140,8 +146,7 @@ def blend_in(shape: tuple[jax.Array, jax.Array, jax.Array], target: jax.Array, s
     def blended(_):
         inverse = 1.0 / jnp.asarray(scale, jnp.float32)
         scaled = target * inverse[:, None] * inverse[None, :]
-        scaled = scaled * (cov.shape[0] / jnp.maximum(_trace(scaled), 1e-30))
-        new = (1.0 - rate) * cov + rate * scaled
+        new = (1.0 - rate) * cov + rate * _trace_n(scaled)
         return new, cholesky(new), path
 
     return jax.lax.cond(rate > 0, blended, lambda _: shape, None)

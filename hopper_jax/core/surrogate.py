@@ -87,13 +87,6 @@ def empty(rows: int, n: int, dtype, score_dtype=np.float32) -> Model:
                                   np.zeros(n, dtype), np.bool_(False))))
 
 
-def update(model: Model, points: jax.Array, scores: jax.Array, center: jax.Array) -> tuple[Model, jax.Array]:
-    """(`model` with the rows of `points` (P, n) whose `scores` (P,) are finite recorded and the model step from
-    `center` (n,), the best, fitted again once the archive is full; the fit's inverse Hessian (n, n), zero
-    without a positive definite fit)."""
-    return fit(record(model, points, scores), center)
-
-
 def fit(model: Model, center: jax.Array) -> tuple[Model, jax.Array]:
     """(`model` with its step from `center` (n,), the best, fitted to the archive once it is full; the fit's
     inverse Hessian (n, n), zero without a positive definite fit).
