@@ -11,9 +11,9 @@ shrink when they stop improving and grow when they do; a step that has shrunk to
 better basins of multimodal functions (benchmarks/RESULTS.md §27). In a small continuous block the moves go along the
 columns of a learned factor instead of the axes (`covariance`), so that they follow the landscape's shape.
 A few phase-2 rows step to the minimum of a quadratic model of the block (`surrogate`), and a few hop: one
-block element drawn afresh from its prior (`hops`). Only candidates that moved floats alone count towards that rule: a move of an int or a choice fails or
-succeeds whatever the float step size, and counting such candidates froze the float steps of mixed spaces
-(benchmarks/RESULTS.md, mixed spaces).
+block element drawn afresh from its prior (`hops`). Only candidates that moved floats alone count towards
+that rule: a move of an int or a choice fails or succeeds whatever the float step size, and counting such
+candidates froze the float steps of mixed spaces (benchmarks/RESULTS.md, mixed spaces).
 
 A population is kept the way it was drawn, not as P dense rows (`population`): a phase-1 row is the
 sample of its PRNG key, a phase-2 row is the best with a few elements replaced. `tell` rebuilds only the

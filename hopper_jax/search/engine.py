@@ -79,7 +79,7 @@ class Engine:
         progress, explore = np.asarray(progress, np.float32), np.asarray(explore, bool)
         heat = np.broadcast_to(np.asarray(heat, np.float32), (size,))
         functions = self.compiled()
-        if sequential:
+        if sequential and self.state.core.model_points.shape[0]:  # a space with a model (else prepare copies the state)
             self.state.core = functions.prepare(self.key, first, retry, self.state.core, progress[:1], heat[:1],
                                                 explore[:1])
         return functions.propose(self.key, first, retry, self.state.core, progress, heat, explore, np.bool_(sequential))
