@@ -2,7 +2,7 @@
 search with one lever changed (`--switch`):
 
 - `shape`: moves along the axes only (`covariance_limit=0`, the algorithm before the learned shape);
-- `restarts`: a search whose step has shrunk to the floor stays there (`algorithm.RESTARTS = False`);
+- `restarts`: a search whose step has shrunk to the floor stays there (`step_size.RESTARTS = False`);
 - `walls`: a bounded move past a wall folded back inside (`encodings.WALLS = "reflect"`) instead of landing
   on the wall;
 - `path`: the learned shape's evolution path at 1/(n + 4) (`covariance.PATH_RATE = 1`), four times longer
@@ -10,7 +10,7 @@ search with one lever changed (`--switch`):
 - `dense`: a learned block's step moves only the elements its temperature selects
   (`covariance.DENSE_BY_CORRELATION = False`) instead of every element with probability C's mean squared
   correlation;
-- `adaptation`: the 1/5 rule's rate at 0.2 for every space (`algorithm.ADAPTATION_BY_SIZE = False`) instead of
+- `adaptation`: the 1/5 rule's rate at 0.2 for every space (`step_size.ADAPTATION_BY_SIZE = False`) instead of
   1/(1 + n/2) for spaces of n < 8 float elements;
 - `model`: phase 2 without model steps (`surrogate.MODEL_STEPS = False`), the quadratic model's proposals for
   small continuous blocks;
@@ -57,7 +57,7 @@ import numpy as np  # noqa: E402
 from benchmarks import functions, optimizers, report  # noqa: E402
 from benchmarks.functions import FUNCTION_NAMES  # noqa: E402
 from benchmarks.machine import fmt, markdown_table  # noqa: E402
-from hopper_jax.core import algorithm, covariance, surrogate  # noqa: E402
+from hopper_jax.core import covariance, step_size, surrogate  # noqa: E402
 from hopper_jax.search import compiled  # noqa: E402
 from hopper_jax.space import encodings  # noqa: E402
 
@@ -79,7 +79,7 @@ SWITCHES = {
     "shape": Switch(covariance, "COVARIANCE_LIMIT",
                     {"learned shape (default)": covariance.COVARIANCE_LIMIT, "axis moves (limit 0)": 0},
                     "Phase 2's learned shape against axis moves"),
-    "restarts": Switch(algorithm, "RESTARTS", {"restarts (default)": True, "no restarts": False},
+    "restarts": Switch(step_size, "RESTARTS", {"restarts (default)": True, "no restarts": False},
                        "Phase 2 restarting its steps at the floor against staying there"),
     "walls": Switch(encodings, "WALLS", {"clip (default)": "clip", "reflect": "reflect"},
                     "Bounded moves clipped at the walls against reflected"),
@@ -89,7 +89,7 @@ SWITCHES = {
                     {"dense by correlation (default)": True, "selected only": False},
                     "Block steps moving every element with probability C's mean squared correlation, against "
                     "the selected elements only"),
-    "adaptation": Switch(algorithm, "ADAPTATION_BY_SIZE",
+    "adaptation": Switch(step_size, "ADAPTATION_BY_SIZE",
                          {"rate 1/(1 + n/2) below n = 8 (default)": True, "rate 0.2 everywhere": False},
                          "The step adaptation's rate by the space's float elements against 0.2 everywhere"),
     "model": Switch(surrogate, "MODEL_STEPS", {"model steps (default)": True, "no model steps": False},

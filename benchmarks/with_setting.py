@@ -20,7 +20,7 @@ def apply(assignment: str) -> tuple[str, object]:
     target, sep, text = assignment.partition("=")
     module_name, _, name = target.rpartition(".")
     if not sep or not module_name or not name:
-        raise SystemExit(f"expected module.NAME=value, e.g. hopper_jax.core.algorithm.RESTARTS=False; "
+        raise SystemExit(f"expected module.NAME=value, e.g. hopper_jax.core.step_size.RESTARTS=False; "
                          f"got {assignment!r}")
     try:
         value = ast.literal_eval(text)

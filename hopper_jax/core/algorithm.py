@@ -5,11 +5,12 @@ candidate at a temperature T(progress) given by a schedule: any optax-style sche
 (the share of the budget spent), by default PyHopper's linear one from `start_temperature` to
 `end_temperature` (`linear_temperature`). T sets how many parameters move (max(1, round(T · n_params)), as
 in PyHopper), how many elements of an array parameter move (see `encodings.mutation_cap`) and the step
-size, which is multiplied by an adaptive factor exp(log_step) following the 1/5 success rule, so that steps
-shrink when they stop improving and grow when they do; a step that has shrunk to the floor of its range
-(the search converged as far as it resolves) starts again from full size around the same best, which finds
-better basins of multimodal functions (benchmarks/RESULTS.md §27). In a small continuous block the moves go along the
-columns of a learned factor instead of the axes (`covariance`), so that they follow the landscape's shape.
+size, which is multiplied by an adaptive factor exp(log_step) following the 1/5 success rule (`step_size`), so
+that steps shrink when they stop improving and grow when they do; a step that has shrunk to the floor of its
+range (the search converged as far as it resolves) starts again from full size around the same best, which
+finds better basins of multimodal functions (benchmarks/RESULTS.md §27). In a small continuous block the moves
+go along the columns of a learned factor instead of the axes (`covariance`), so that they follow the
+landscape's shape.
 A few phase-2 rows step to the minimum of a quadratic model of the block (`surrogate`), and a few hop: one
 block element drawn afresh from its prior (`hops`). Only candidates that moved floats alone count towards
 that rule: a move of an int or a choice fails or succeeds whatever the float step size, and counting such
@@ -49,29 +50,12 @@ import numpy as np
 from ..space.compile import Space
 from ..space.encodings import Continuous, Draws, into_unit_box, random_subset
 from . import covariance as cov
-from . import hops, surrogate
+from . import hops, step_size, surrogate
 from .population import Population, layout
 
 #: A parameter's action in a row: kept, moved, sampled afresh (phase 1), moved by a model step (`surrogate`), or
 #: a block element resampled from its prior (`hops`). Model steps and hops leave the step size and shape alone.
 KEEP, MUTATE, RESAMPLE, MODEL, HOP = 0, 1, 2, 3, 4
-#: Success rate the step adaptation aims for (Rechenberg's 1/5 rule).
-SUCCESS_TARGET = 0.2
-#: Change of log_step per unit of (success - target) / (1 - target), for one sequential evaluation, in a space
-#: of 8 or more float elements.
-STEP_ADAPTATION = 0.2
-#: A space of n < 8 float elements adapts faster, at 1 / (1 + n / 2): the damping of the (1+1)-CMA-ES's success
-#: rule in n dimensions (Igel, Suttorp and Hansen 2006), which equals STEP_ADAPTATION at n = 8. At d = 2 a
-#: phase-2 step then shrinks to a valley's width in 2/5 of the evaluations (benchmarks/RESULTS.md §45).
-#: An ablation setting (False: STEP_ADAPTATION everywhere); the engine caches' keys do not see it.
-ADAPTATION_BY_SIZE = True
-#: Range of log_step: exp(-12) times the step at temperature 1 is about float32's resolution of the unit box.
-LOG_STEP_RANGE = (-12.0, 1.0)
-#: The floor of log_step with float64 coordinates: exp(-28) ≈ 7e-13, above float64's resolution.
-LOG_STEP_FLOOR_64 = -28.0
-#: A phase-2 search whose log_step falls to the floor has converged as far as its steps resolve: it starts
-#: again from full steps (log_step 0) around the best (False: it stays at the floor).
-RESTARTS = True
 
 
 class HopperState(NamedTuple):
@@ -171,8 +155,7 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
     conditional = [bool(space.leaves[i].conditions) for i in space.array_leaves]
     floats = [jnp.issubdtype(enc.dtype, jnp.floating) and not drive for enc, drive in zip(encodings, driven)]
     score_dtype = space.score_dtype
-    # the step floor: float64 coordinates resolve steps far below float32's (see LOG_STEP_RANGE)
-    log_step_range = (LOG_STEP_FLOOR_64 if space.float64 else LOG_STEP_RANGE[0], LOG_STEP_RANGE[1])
+    log_step_range = step_size.log_step_range(space.float64)
     block = cov.find_block(encodings, [f and not c for f, c in zip(floats, conditional)], unit_of, n_params,
                            cov.COVARIANCE_LIMIT if covariance_limit is None else covariance_limit)
     in_block = {j: (offset, size) for j, offset, size, _, _ in (block.leaves if block else ())}
@@ -183,7 +166,7 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
     # (n_params,) True for parameters whose moves are scaled by the adaptive step: the float leaves
     scaled = np.isin(np.arange(n_params), [unit_of[j] for j, f in enumerate(floats) if f])
     if step_adaptation is None:
-        step_adaptation = adaptation_rate(sum(enc.size for enc, f in zip(encodings, floats) if f))
+        step_adaptation = step_size.adaptation_rate(sum(enc.size for enc, f in zip(encodings, floats) if f))
     model_steps = surrogate.MODEL_STEPS if model_steps is None else model_steps
     archive_size = surrogate.archive_rows(block.size, space.array_size) if block and model_steps else 0
     block_dtype = encodings[block.leaves[0][0]].dtype if block else np.float32
@@ -210,10 +193,7 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
 
     views = layout(space, slots, sample_one)
 
-    # Sequential changes of log_step are multiples of 2^-16: float32 adds them exactly, so a sequential run
-    # does not depend on how many candidates the shell proposes per device call (speculative blocks).
-    success_change = _dyadic(step_adaptation)
-    failure_change = _dyadic(step_adaptation * SUCCESS_TARGET / (1 - SUCCESS_TARGET))
+    failure_change = step_size.sequential_changes(step_adaptation)[1]  # a speculative row's earlier rows failed
 
     def moved_count(draws, temperature, cold_temperature):
         fewest, most = (jnp.maximum(1, jnp.round(t * n_params)).astype(jnp.int32)
@@ -240,7 +220,7 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         """One phase-2 row: per array leaf, (positions, new values) of its moved elements; a `modelled` row's
         block moves by `model_factor` times the state's model step, a `hopping` row's by a hop."""
         draws = Draws.resume(words, 1 + n_params)
-        log_step = after_failures(state.log_step, failures, failure_change, log_step_range[0])
+        log_step = step_size.after_failures(state.log_step, failures, failure_change, log_step_range[0])
         step = temperature * jnp.exp(log_step)
         if block:
             share = cov.dense_share(state.covariance)  # of the state, not the row: computed once under vmap
@@ -378,11 +358,10 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         return tuple(out)
 
     def tell(state: HopperState, population: Population, scores: jax.Array, sequential: bool = False) -> HopperState:
-        """Keep the best of population and incumbent (strict improvement); adapt the step size.
-
-        The success rate of the n local rows that moved floats only moves log_step like sqrt(n) sequential
-        tells would. With `sequential=True` those rows count as that many tells one after the other, which
-        is exact when only the last local row may improve (the shell's speculative blocks guarantee it).
+        """Keep the best of population and incumbent (strict improvement); adapt the step size from the local
+        rows that moved floats only (`step_size.told`; with `sequential=True` they count as that many tells one
+        after the other, which is exact when only the last local row may improve, as in the shell's speculative
+        blocks), and the learned shape and model from the rows that beat the best.
         """
         import chex
 
@@ -393,18 +372,9 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         best = tuple(jnp.where(improved, z, b) for z, b in zip(views.row(population, winner), state.best))
         special = jnp.any(population.actions >= MODEL, axis=1)  # model steps and hops leave the step size alone
         counted = counts_for_step(population.local & ~special, population.actions == MUTATE)
-        n_local = jnp.sum(counted)
         successes = jnp.sum(jnp.where(scores > state.best_score, counted, 0.0))  # of the counted rows
-        if sequential:
-            log_step = after_failures(state.log_step, n_local - successes, failure_change, log_step_range[0])
-            log_step = jnp.minimum(log_step + successes * success_change, log_step_range[1])
-        else:
-            rate = successes / jnp.maximum(n_local, 1)
-            pressure = (rate - SUCCESS_TARGET) / (1 - SUCCESS_TARGET)
-            change = step_adaptation * jnp.sqrt(n_local.astype(jnp.float32)) * pressure
-            log_step = jnp.clip(state.log_step + jnp.where(n_local > 0, change, 0.0), *log_step_range)
-            if RESTARTS:  # converged: full steps again
-                log_step = jnp.where(log_step <= log_step_range[0], 0.0, log_step)
+        log_step = step_size.told(state.log_step, jnp.sum(counted), successes, step_adaptation, log_step_range,
+                                  sequential)
         best_score = jnp.maximum(state.best_score, scores[winner])
         rows = jnp.arange(scores.shape[0])
         given_rows = rows < (population.n_given if population.given and population.given[0].shape[0] else 0)
@@ -428,33 +398,6 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
 
     return Hopper(init, ask, tell, views.decode, views.encode, views.row, views.fingerprints, views.given,
                   model_candidates, refit)
-
-
-def adaptation_rate(n_floats: int) -> float:
-    """The default rate of the step adaptation for a space of `n_floats` float elements (see
-    `ADAPTATION_BY_SIZE`): 1 / (1 + n / 2), and never below `STEP_ADAPTATION`."""
-    if not ADAPTATION_BY_SIZE or n_floats < 1:
-        return STEP_ADAPTATION
-    return max(STEP_ADAPTATION, 1.0 / (1.0 + n_floats / 2.0))
-
-
-def after_failures(log_step: jax.Array, failures: jax.Array, change: float,
-                   floor: float = LOG_STEP_RANGE[0]) -> jax.Array:
-    """log_step after `failures` sequential failures, each lowering it by `change` (a dyadic number: exact in
-    float32) down to the floor, where, with `RESTARTS`, it starts again from 0 (in closed form, so that a
-    speculative block of rows gets the values one-at-a-time tells would give)."""
-    lowered = jnp.maximum(log_step - failures * change, floor)
-    if not RESTARTS:
-        return lowered
-    to_floor = jnp.ceil((log_step - floor) / change)  # failures until the first restart (>= 1 above the floor)
-    cycle = float(np.ceil(-floor / change))  # failures from 0 to the next restart
-    past = failures - jnp.maximum(to_floor, 1.0)
-    return jnp.where(past < 0, lowered, 0.0 - jnp.mod(past, cycle) * change)
-
-
-def _dyadic(x: float, bits: int = 16) -> float:
-    """`x` rounded to a multiple of 2^-bits."""
-    return round(x * 2**bits) / 2**bits
 
 
 def _switched_on(space: Space, best: tuple, scalars: dict, parameter: int) -> jax.Array:

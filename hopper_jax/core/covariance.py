@@ -36,7 +36,7 @@ from ..space.encodings import (BOUNDED_STEP, UNBOUNDED_STEP, Continuous, Draws, 
 #: Largest continuous block (elements) that gets a learned covariance (memory and work grow as n²).
 COVARIANCE_LIMIT = 128
 #: Rate of the evolution path of winning block steps, as PATH_RATE / (n + 4): CMA-ES's 4 / (n + 4). An ablation
-#: setting, like `algorithm.RESTARTS`: 1 (a path four times longer) joins one-element moves into the diagonal
+#: setting, like `step_size.RESTARTS`: 1 (a path four times longer) joins one-element moves into the diagonal
 #: they follow and helps 2-D valleys at 500 evaluations, but cost the system-identification fits their noise
 #: floor (benchmarks/RESULTS.md §41).
 PATH_RATE = 4.0

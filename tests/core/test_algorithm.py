@@ -12,8 +12,9 @@ from support import quick_jit
 import chex
 import optax
 
-from hopper_jax.core import algorithm
-from hopper_jax.core.algorithm import KEEP, LOG_STEP_RANGE, MUTATE, RESAMPLE, clipped, linear_temperature
+from hopper_jax.core import algorithm, step_size
+from hopper_jax.core.algorithm import KEEP, MUTATE, RESAMPLE, clipped, linear_temperature
+from hopper_jax.core.step_size import LOG_STEP_RANGE
 from hopper_jax.space.compile import Space
 from hopper_jax.space.encodings import mutation_cap
 
@@ -384,22 +385,22 @@ def test_a_block_of_failures_gives_the_log_step_of_one_failure_at_a_time(start):
         log_step = max(np.float32(log_step - np.float32(change)), np.float32(LOG_STEP_RANGE[0]))
         log_step = np.float32(0.0) if log_step <= LOG_STEP_RANGE[0] else log_step
         trail.append(log_step)
-    closed = quick_jit(lambda n: algorithm.after_failures(jnp.float32(start), n, change))(
+    closed = quick_jit(lambda n: step_size.after_failures(jnp.float32(start), n, change))(
         jnp.arange(1, 701, dtype=jnp.float32))
     assert trail.count(0.0) >= 2
     np.testing.assert_array_equal(np.asarray(closed), np.asarray(trail, np.float32))
-    assert float(algorithm.after_failures(jnp.float32(start), jnp.float32(0.0), change)) == np.float32(start)
+    assert float(step_size.after_failures(jnp.float32(start), jnp.float32(0.0), change)) == np.float32(start)
 
 
 def test_the_adaptation_rate_falls_with_the_float_elements_to_its_floor():
-    assert [algorithm.adaptation_rate(n) for n in (1, 2, 4, 8, 100)] == pytest.approx(
-        [2 / 3, 1 / 2, 1 / 3, algorithm.STEP_ADAPTATION, algorithm.STEP_ADAPTATION])
+    assert [step_size.adaptation_rate(n) for n in (1, 2, 4, 8, 100)] == pytest.approx(
+        [2 / 3, 1 / 2, 1 / 3, step_size.STEP_ADAPTATION, step_size.STEP_ADAPTATION])
 
 
 @pytest.mark.parametrize("by_size", [True, False])
 def test_one_sequential_success_raises_the_log_step_by_the_spaces_rate(monkeypatch, by_size):
     """A 2-float space adapts at 1/(1 + 2/2) = 0.5 (0.2 with the setting off); a 10-float space at 0.2."""
-    monkeypatch.setattr(algorithm, "ADAPTATION_BY_SIZE", by_size)
+    monkeypatch.setattr(step_size, "ADAPTATION_BY_SIZE", by_size)
     for space, rate in ((Space({"x": hj.float(0, 1, shape=2)}), 0.5 if by_size else 0.2), (TEN, 0.2)):
         algo = hj.hopper(space)
         state = algo.init()._replace(best_score=jnp.float32(0.0))
@@ -433,7 +434,7 @@ def test_only_rows_that_moved_floats_alone_adapt_the_step():
     assert float(tell(state, only_floats, all_fail).log_step) < 0.0
     # sequential tells count the same rows; a speculative ask assumes exactly those earlier rows failed
     told = tell(state, population, all_fail, sequential=True)
-    failure = algorithm.adaptation_rate(2) * algorithm.SUCCESS_TARGET / (1 - algorithm.SUCCESS_TARGET)  # 2 floats
+    failure = step_size.adaptation_rate(2) * step_size.SUCCESS_TARGET / (1 - step_size.SUCCESS_TARGET)  # 2 floats
     expected = -floats_only.sum() * failure
     assert float(told.log_step) == pytest.approx(expected, abs=1e-3)
 
