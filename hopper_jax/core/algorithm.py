@@ -268,10 +268,8 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
 
         def perturb(keys):
             words, selected = jax.vmap(select_one)(keys, temperature, cold_temperature)
-            modelled, model_factor = jnp.zeros(size, bool), jnp.ones(size, jnp.float32)
-            if archive_size:  # model steps: the last rows of a generation, a share of sequential steps
-                modelled, model_factor = surrogate.model_rows(keys, sequential | (size == 1))
-                modelled &= local & ~heated & state.model_ok
+            modelled, model_factor = candidate_rows(keys, local, heated, sequential | (size == 1))
+            modelled &= state.model_ok
             hopping = jnp.zeros(size, bool)
             if hoppable:  # hops: a share of the other phase-2 rows
                 hopping = hops.hop_rows(keys, hop_share) & local & ~modelled
@@ -315,9 +313,16 @@ def hopper(space: Space, *, seeding_fraction: float = 0.25, start_temperature: f
         first row is one and starts a new ask at each later one, so that every fit sees all earlier scores and a
         speculative block of non-candidates reads nothing a tell inside it would change."""
         keys, local, _, heated = rows_of(key, progress, heat, explore)
+        return candidate_rows(keys, local, heated, True)[0]
+
+    def candidate_rows(keys, local, heated, sequential):
+        """((P,) bool, (P,) float32): the local, unheated rows that take a model step if the last fit allows (the
+        last rows of a generation, a share of sequential steps; none without a model), and the multiple of the
+        step each takes."""
         if not archive_size:
-            return jnp.zeros(local.shape, bool)
-        return surrogate.model_rows(keys, True)[0] & local & ~heated
+            return jnp.zeros(local.shape, bool), jnp.ones(local.shape, jnp.float32)
+        rows, factor = surrogate.model_rows(keys, sequential)
+        return rows & local & ~heated, factor
 
     def refit(state: HopperState) -> HopperState:
         """`state` with the model step fitted again to the archive around the best, and (`SHAPE_FROM_MODEL`) a
