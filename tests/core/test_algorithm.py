@@ -376,27 +376,6 @@ def test_log_step_shrinks_after_failures_and_grows_after_successes():
     assert float(succeeded.log_step) == pytest.approx(LOG_STEP_RANGE[1])
 
 
-@pytest.mark.parametrize("start", [0.0, -3.3, -11.99])
-def test_a_block_of_failures_gives_the_log_step_of_one_failure_at_a_time(start):
-    """The closed form a speculative block uses, restarts included, equals the step of sequential tells."""
-    change = round(0.0505 * 2**16) / 2**16  # dyadic (exact in float32), and it does not divide the range
-    log_step, trail = np.float32(start), []
-    for _ in range(700):  # more than two restarts
-        log_step = max(np.float32(log_step - np.float32(change)), np.float32(LOG_STEP_RANGE[0]))
-        log_step = np.float32(0.0) if log_step <= LOG_STEP_RANGE[0] else log_step
-        trail.append(log_step)
-    closed = quick_jit(lambda n: step_size.after_failures(jnp.float32(start), n, change))(
-        jnp.arange(1, 701, dtype=jnp.float32))
-    assert trail.count(0.0) >= 2
-    np.testing.assert_array_equal(np.asarray(closed), np.asarray(trail, np.float32))
-    assert float(step_size.after_failures(jnp.float32(start), jnp.float32(0.0), change)) == np.float32(start)
-
-
-def test_the_adaptation_rate_falls_with_the_float_elements_to_its_floor():
-    assert [step_size.adaptation_rate(n) for n in (1, 2, 4, 8, 100)] == pytest.approx(
-        [2 / 3, 1 / 2, 1 / 3, step_size.STEP_ADAPTATION, step_size.STEP_ADAPTATION])
-
-
 @pytest.mark.parametrize("by_size", [True, False])
 def test_one_sequential_success_raises_the_log_step_by_the_spaces_rate(monkeypatch, by_size):
     """A 2-float space adapts at 1/(1 + 2/2) = 0.5 (0.2 with the setting off); a 10-float space at 0.2."""
