@@ -28,6 +28,7 @@ Design choices:
     python benchmarks/bench_coco.py --quick
     python benchmarks/bench_coco.py --suite bbob --dims 2 5 10 --budget 1000   # m: budget = m·d
     python benchmarks/bench_coco.py --report-only                              # tables + cocopp from --data
+    python benchmarks/bench_coco.py --data ALL --merge D20 D40                 # runs made apart, one report
 """
 
 from __future__ import annotations
@@ -222,6 +223,51 @@ def log_run(args: argparse.Namespace, name: str, seconds: float, tree: str) -> N
                    "seconds": seconds, "hopper_jax_sha256": tree}, fh)
 
 
+def merge_data(target: str, sources: list[str]) -> None:
+    """Merge the observer folders of several ``--data`` directories (runs of other dimensions, made apart) into
+    ``target``, suite by suite and optimizer by optimizer, so that one report and one cocopp figure cover them all:
+    the ``.dat`` files are copied, the ``.info`` files (one block per dimension) appended, and the provenance
+    records joined. A file that exists twice (the same optimizer, function and dimension) is an error."""
+    for source in sources:
+        for folder in sorted(glob.glob(os.path.join(source, "exdata", "*", "*", ""))):
+            suite, name = folder.rstrip(os.sep).split(os.sep)[-2:]
+            into = observer_folder(target, suite, name)
+            copies = {path: os.path.join(into, os.path.relpath(path, folder))
+                      for path in glob.glob(os.path.join(folder, "data_f*", "*"))}
+            for copy in copies.values():  # checked before anything is written: a refused merge changes nothing
+                if os.path.exists(copy):
+                    raise SystemExit(f"{copy} exists already: {source} repeats a run of {target}")
+            record = _joined_provenance(into + ".json", folder.rstrip(os.sep) + ".json")
+            for path, copy in copies.items():
+                os.makedirs(os.path.dirname(copy), exist_ok=True)
+                shutil.copy(path, copy)
+            for info in glob.glob(os.path.join(folder, "*.info")):
+                with open(info, encoding="utf-8") as fh, open(os.path.join(into, os.path.basename(info)), "a",
+                                                               encoding="utf-8") as out:
+                    text = fh.read()
+                    out.write(text if text.endswith("\n") else text + "\n")  # cocoex leaves no final newline
+            if record is not None:
+                with open(into + ".json", "w", encoding="utf-8") as fh:
+                    json.dump(record, fh)
+
+
+def _joined_provenance(into: str, source: str) -> dict | None:
+    """The provenance record ``into`` with ``source``'s run added (dims joined, commands and wall time summed), or
+    None without a ``source`` record. The budget factors must agree: the report reads one per optimizer."""
+    if not os.path.exists(source):
+        return None
+    with open(source, encoding="utf-8") as fh:
+        rec = json.load(fh)
+    if not os.path.exists(into):
+        return rec
+    with open(into, encoding="utf-8") as fh:
+        old = json.load(fh)
+    if old["budget"] != rec["budget"]:
+        raise SystemExit(f"{into}: budget {old['budget']}·d, {source}: {rec['budget']}·d; merge runs of one budget")
+    return {**old, "dims": sorted({*old["dims"], *rec["dims"]}), "seconds": old["seconds"] + rec["seconds"],
+            "command": f"{old['command']}; {rec['command']}", "date": f"{old['date']}; {rec['date']}"}
+
+
 # --- reading the observer's data ------------------------------------------------------------------
 def first_hits(block: list[str]) -> tuple[np.ndarray, int]:
     """One run's .dat lines → ((51,) evaluations at which each target was first reached, inf if never;
@@ -329,6 +375,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", default=DATA_DIR, help="observer folders: <data>/exdata/<suite>/<optimizer>")
     p.add_argument("--report-only", action="store_true", help="no runs: report and cocopp from --data")
     p.add_argument("--no-cocopp", action="store_true")
+    p.add_argument("--merge", nargs="+", metavar="DATA", help="no runs: merge these --data directories into --data "
+                   "(`merge_data`), then report and cocopp from it")
     report.add_output_arguments(p, "coco", "bbob d=2, f1 and f8, instance 1, budget 50·d, no cocopp")
     args = p.parse_args(argv)
     if args.quick:
@@ -353,7 +401,9 @@ def main(argv: list[str] | None = None) -> None:
     """Run the selected suite (unless --report-only), then report every suite found under --data."""
     args = parse_args(argv)
     jax.config.update("jax_enable_x64", True)  # here, not at import: importing this module changes no process
-    if not args.report_only:
+    if args.merge:
+        merge_data(args.data, args.merge)
+    elif not args.report_only:
         tree = hopper_jax_fingerprint()  # the sources this process imports (the footer's is taken at the end)
         for name in available(args.optimizers):
             log_run(args, name, run_optimizer(args, name), tree)

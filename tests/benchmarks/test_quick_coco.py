@@ -2,11 +2,13 @@
 headline fractions are read back correctly from the observer's data."""
 
 import glob
+import json
 import os
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 from support import ROOT, cells
 
 OPTIMIZERS = ["hopper_jax", "hopper_jax_seq", "cmaes", "ngopt"]
@@ -51,3 +53,42 @@ def test_quick_coco_every_optimizer_observed_and_reported(tmp_path):
         dat = glob.glob(str(tmp_path / "exdata" / "bbob" / name / "data_f*" / "*_DIM2.dat"))
         assert len(dat) == 2, (name, dat)  # the observer wrote both functions' data
     assert float(rows["hopper_jax"][4]) > 0.1 and float(rows["hopper_jax_seq"][4]) > 0.1  # easy targets on f1
+
+
+def _observer_run(data, d: int, budget: int = 50, seconds: float = 1.0) -> None:
+    """A fake cocoex observer folder of hopper_jax on bbob f1 at dimension d (one instance) and its record."""
+    folder = data / "exdata" / "bbob" / "hopper_jax"
+    (folder / "data_f1").mkdir(parents=True)
+    (folder / "data_f1" / f"bbobexp_f1_DIM{d}.dat").write_text(
+        "% f evaluations | g evaluations | best noise-free fitness - Fopt | ...\n1 0 +2.0e+02 0 0\n9 0 +1.0e-09 0 0\n")
+    (folder / "bbobexp_f1.info").write_text(f"suite = 'bbob', funcId = 1, DIM = {d}\n%\n"
+                                            f"data_f1/bbobexp_f1_DIM{d}.dat, 1:9|1.0e-09")  # no final newline
+    (data / "exdata" / "bbob" / "hopper_jax.json").write_text(json.dumps(
+        {"command": f"run d={d}", "date": "today", "dims": [d], "functions": "1", "instances": "1",
+         "budget": budget, "seconds": seconds, "hopper_jax_sha256": "x"}))
+
+
+def test_merge_joins_runs_of_other_dimensions_and_refuses_a_repeat(tmp_path):
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.bench_coco import merge_data, observer_folder, read_runs
+
+    for d in (2, 5):
+        _observer_run(tmp_path / f"d{d}", d, seconds=d)
+    merged = tmp_path / "merged"
+    merge_data(str(merged), [str(tmp_path / "d2"), str(tmp_path / "d5")])
+    folder = observer_folder(str(merged), "bbob", "hopper_jax")
+    assert sorted(read_runs(folder)) == [2, 5]
+    info = open(os.path.join(folder, "bbobexp_f1.info")).read().splitlines()
+    assert [line for line in info if line.startswith("suite")] == [
+        "suite = 'bbob', funcId = 1, DIM = 2", "suite = 'bbob', funcId = 1, DIM = 5"]  # one block per line
+    record = json.loads(open(folder + ".json").read())
+    assert record["dims"] == [2, 5] and record["seconds"] == 7 and record["command"] == "run d=2; run d=5"
+    before = sorted(glob.glob(os.path.join(folder, "**"), recursive=True))
+    with pytest.raises(SystemExit, match="exists already"):
+        merge_data(str(merged), [str(tmp_path / "d5")])
+    assert sorted(glob.glob(os.path.join(folder, "**"), recursive=True)) == before
+    assert open(os.path.join(folder, "bbobexp_f1.info")).read().count("DIM = 5") == 1  # nothing appended
+    _observer_run(tmp_path / "d10", 10, budget=100)
+    with pytest.raises(SystemExit, match="one budget"):
+        merge_data(str(merged), [str(tmp_path / "d10")])
+    assert sorted(glob.glob(os.path.join(folder, "**"), recursive=True)) == before
